@@ -1,0 +1,436 @@
+"""Pareto dominance: non-dominated masks, fronts and ranks (minimisation everywhere).
+
+This is the one dominance module every solver and every report uses, so that two solvers'
+fronts are extracted by the same rule.
+
+Two routes give identical answers:
+
+* numpy arrays (and array-likes) go through :mod:`moocore` (C, ``O(N log N)`` for up to three
+  objectives), one point set at a time;
+* torch tensors stay in torch on their own device (a GPU population is never copied to the
+  host), batched over any leading dimensions: ``F`` of shape ``(..., N, M)`` gives a mask
+  ``(..., N)``. Two objectives use an ``O(N log N)`` sort-and-cumulative-minimum sweep; three
+  or more use a chunked pairwise comparison against the growing front, so peak memory is
+  bounded by ``chunk_size * (front size + chunk_size) * M`` instead of ``N^2 * M``.
+
+Conventions
+-----------
+``a`` dominates ``b`` when ``a <= b`` in every objective and ``a < b`` in at least one. Equal
+vectors do not dominate each other, so duplicates of a non-dominated vector are all
+non-dominated unless ``keep_duplicates=False``, which keeps only the first copy (smallest
+index). Rows holding a NaN have no defined dominance: by default they raise a
+:class:`ValueError` that names the rows; with ``nan="drop"`` they are treated as excluded
+(never non-dominated, rank ``-1``) and do not affect any other row.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, TypeVar
+
+import moocore
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "NanPolicy",
+    "dominates",
+    "nondominated",
+    "pareto_front",
+    "pareto_rank",
+]
+
+NanPolicy = Literal["raise", "drop"]
+ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
+
+# Default bound on the number of elements of one comparison block (batch * rows * candidates)
+# in the torch pairwise route: 2**24 booleans is 16 MiB per temporary, small enough for any
+# GPU or CPU yet large enough that the per-chunk launch overhead is negligible.
+_BLOCK_ELEMENTS = 2**24
+_MAX_LISTED_ROWS = 10
+
+
+# --------------------------------------------------------------------------------------
+# Input validation shared with dse.indicators
+# --------------------------------------------------------------------------------------
+def as_points(F: object, name: str = "F", *, min_ndim: int = 2) -> np.ndarray | Tensor:
+    """Validate a point set and return it as a numpy array or a torch tensor (never copied).
+
+    Parameters
+    ----------
+    F
+        numpy array, torch tensor or array-like of real numbers with shape ``(..., N, M)``.
+    name
+        Name used in error messages.
+    min_ndim
+        Minimum number of dimensions (2 for a point set).
+
+    Raises
+    ------
+    TypeError
+        For boolean, complex or non-numeric data.
+    ValueError
+        For too few dimensions or zero objectives.
+    """
+    if isinstance(F, Tensor):
+        if F.dtype == torch.bool or F.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got torch dtype {F.dtype}")
+    else:
+        if not isinstance(F, np.ndarray):
+            F = np.asarray(F)
+        if F.dtype == np.bool_ or not np.issubdtype(F.dtype, np.number) or np.iscomplexobj(F):
+            raise TypeError(f"{name} must hold real numbers, got numpy dtype {F.dtype}")
+    if F.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must have shape (N, M) (or (..., N, M)), with one row per point and one "
+            f"column per objective; got shape {tuple(F.shape)}"
+        )
+    if F.shape[-1] == 0:
+        raise ValueError(f"{name} must have at least one objective column, got shape "
+                         f"{tuple(F.shape)}")
+    return F
+
+
+def nan_rows(F: np.ndarray | Tensor) -> np.ndarray | Tensor:
+    """Boolean mask ``(..., N)`` of the rows of ``F`` that hold at least one NaN."""
+    if isinstance(F, Tensor):
+        if not F.is_floating_point():
+            return torch.zeros(F.shape[:-1], dtype=torch.bool, device=F.device)
+        return torch.isnan(F).any(dim=-1)
+    if not np.issubdtype(F.dtype, np.floating):
+        return np.zeros(F.shape[:-1], dtype=bool)
+    return np.isnan(F).any(axis=-1)
+
+
+def raise_nan_rows(bad: np.ndarray | Tensor, name: str = "F") -> None:
+    """Raise a :class:`ValueError` naming the rows flagged in ``bad`` (``(..., N)``)."""
+    bad_np = bad.cpu().numpy() if isinstance(bad, Tensor) else np.asarray(bad)
+    where = np.argwhere(bad_np)
+    if bad_np.ndim == 1:
+        listed = [int(i[0]) for i in where[:_MAX_LISTED_ROWS]]
+    else:
+        listed = [tuple(int(v) for v in i) for i in where[:_MAX_LISTED_ROWS]]
+    more = f" and {len(where) - _MAX_LISTED_ROWS} more" if len(where) > _MAX_LISTED_ROWS else ""
+    raise ValueError(
+        f"{name} has NaN in {len(where)} row(s) {listed}{more} (indices into {name}'s leading "
+        f"dims); dominance is undefined for them. Fix the evaluation, or pass nan='drop' to "
+        f"treat those rows as excluded."
+    )
+
+
+def check_nan_policy(nan: str) -> None:
+    """Validate a ``nan=`` argument."""
+    if nan not in ("raise", "drop"):
+        raise ValueError(f"nan must be 'raise' or 'drop', got {nan!r}")
+
+
+def _nan_or_raise(F: np.ndarray | Tensor, nan: str, name: str) -> np.ndarray | Tensor | None:
+    """NaN-row mask when ``nan='drop'`` and some row has NaN; ``None`` when no row has one.
+
+    One host synchronisation per call (to decide whether to raise); this is the price of
+    never keeping a NaN row silently.
+    """
+    check_nan_policy(nan)
+    bad = nan_rows(F)
+    if not bool(bad.any()):
+        return None
+    if nan == "raise":
+        raise_nan_rows(bad, name)
+    return bad
+
+
+# --------------------------------------------------------------------------------------
+# Dominance
+# --------------------------------------------------------------------------------------
+def dominates(a: ArrayT, b: ArrayT) -> ArrayT:
+    """Whether ``a`` Pareto-dominates ``b`` (minimisation), broadcast over leading dims.
+
+    Parameters
+    ----------
+    a, b
+        Objective vectors of shapes broadcastable to ``(..., M)`` (both numpy or both torch).
+
+    Returns
+    -------
+    Boolean array / tensor of the broadcast leading shape: ``all(a <= b) & any(a < b)``.
+    Comparisons with NaN are false, so nothing dominates or is dominated by a NaN vector.
+    """
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+            raise TypeError("dominates: pass two torch tensors or two numpy arrays, not a mix")
+        return (a <= b).all(dim=-1) & (a < b).any(dim=-1)
+    a, b = np.asarray(a), np.asarray(b)
+    return np.all(a <= b, axis=-1) & np.any(a < b, axis=-1)
+
+
+def nondominated(
+    F: ArrayT,
+    *,
+    keep_duplicates: bool = True,
+    nan: NanPolicy = "raise",
+    chunk_size: int | None = None,
+) -> ArrayT:
+    """Mask of the non-dominated rows of ``F`` (minimisation).
+
+    Parameters
+    ----------
+    F
+        Objective values, shape ``(..., N, M)``; numpy (or array-like) or torch. Leading
+        dimensions are independent point sets.
+    keep_duplicates
+        If ``True`` every copy of a non-dominated vector is kept (copies do not dominate each
+        other). If ``False`` only the first copy (smallest row index) is kept.
+    nan
+        ``"raise"`` (default): a :class:`ValueError` naming the rows with a NaN.
+        ``"drop"``: such rows are excluded (mask ``False``) and ignored by the other rows.
+    chunk_size
+        torch route with three or more objectives only: number of rows compared at once.
+        Default: chosen so one comparison block holds about ``2**24`` elements. Ignored by
+        the numpy route and by the ``O(N log N)`` route used for one or two objectives.
+
+    Returns
+    -------
+    Boolean mask of shape ``(..., N)``: numpy for numpy input, torch on ``F``'s device for
+    torch input. ``F`` is never modified. An empty set (``N == 0``) gives an empty mask.
+
+    Raises
+    ------
+    TypeError
+        Non-real dtype.
+    ValueError
+        Fewer than two dimensions, zero objectives, NaN rows with ``nan="raise"``, or a
+        non-positive ``chunk_size``.
+    """
+    F = as_points(F)
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
+    excluded = _nan_or_raise(F, nan, "F")
+    if isinstance(F, Tensor):
+        return _nondominated_torch(F, keep_duplicates, excluded, chunk_size)
+    return _nondominated_numpy(F, keep_duplicates, excluded)
+
+
+def pareto_front(F: ArrayT, **kwargs: object) -> ArrayT:
+    """Copy of the non-dominated rows of a single point set ``F`` of shape ``(N, M)``.
+
+    Keyword arguments are those of :func:`nondominated` (``keep_duplicates``, ``nan``,
+    ``chunk_size``). Row order is preserved. For batched sets use :func:`nondominated`
+    (fronts of different sizes do not stack).
+    """
+    F = as_points(F)
+    if F.ndim != 2:
+        raise ValueError(
+            f"pareto_front takes one point set of shape (N, M), got shape {tuple(F.shape)}; "
+            "for batched sets use nondominated(F) and index each set"
+        )
+    mask = nondominated(F, **kwargs)  # type: ignore[arg-type]
+    return F[mask]  # boolean indexing copies in numpy and torch
+
+
+def pareto_rank(F: ArrayT, *, nan: NanPolicy = "raise") -> ArrayT:
+    """Pareto rank of every row (non-dominated sorting): 0 for the first front, 1 for the next.
+
+    Parameters
+    ----------
+    F
+        Objective values, shape ``(..., N, M)``; numpy (via :func:`moocore.pareto_rank`) or
+        torch (repeated peeling of fronts with :func:`nondominated`, on ``F``'s device).
+    nan
+        ``"raise"`` or ``"drop"`` as in :func:`nondominated`; dropped rows get rank ``-1``.
+
+    Returns
+    -------
+    Integer ranks of shape ``(..., N)`` (numpy ``int64`` or torch ``int64``). Duplicated
+    vectors share a rank.
+    """
+    F = as_points(F)
+    excluded = _nan_or_raise(F, nan, "F")
+    if isinstance(F, Tensor):
+        return _pareto_rank_torch(F, excluded)
+    return _pareto_rank_numpy(F, excluded)
+
+
+# --------------------------------------------------------------------------------------
+# numpy route (moocore), one point set at a time
+# --------------------------------------------------------------------------------------
+def _per_set_numpy(
+    F: np.ndarray, excluded: np.ndarray | None, fn, fill: int | bool, dtype: type
+) -> np.ndarray:
+    """Apply ``fn`` (a moocore function on an ``(n, M)`` float array) to each point set."""
+    lead = F.shape[:-2]
+    flat = F.reshape(math.prod(lead), F.shape[-2], F.shape[-1])
+    flat_ex = None if excluded is None else excluded.reshape(flat.shape[:2])
+    out = np.full(flat.shape[:2], fill, dtype=dtype)
+    for b in range(flat.shape[0]):
+        keep = np.ones(flat.shape[1], dtype=bool) if flat_ex is None else ~flat_ex[b]
+        pts = np.asarray(flat[b][keep], dtype=np.float64)
+        if len(pts):
+            out[b, keep] = fn(pts)
+    return out.reshape(*lead, F.shape[-2])
+
+
+def _nondominated_numpy(
+    F: np.ndarray, keep_duplicates: bool, excluded: np.ndarray | None
+) -> np.ndarray:
+    return _per_set_numpy(
+        F,
+        excluded,
+        lambda p: moocore.is_nondominated(p, keep_weakly=keep_duplicates),
+        False,
+        bool,
+    )
+
+
+def _pareto_rank_numpy(F: np.ndarray, excluded: np.ndarray | None) -> np.ndarray:
+    return _per_set_numpy(F, excluded, moocore.pareto_rank, -1, np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# torch route
+# --------------------------------------------------------------------------------------
+def _worst_value(dtype: torch.dtype) -> float | int:
+    """A value no real entry exceeds: rows filled with it never dominate any other row."""
+    return math.inf if dtype.is_floating_point else torch.iinfo(dtype).max
+
+
+def _lexsort(F: Tensor, tiebreak: Tensor) -> Tensor:
+    """Order of the rows of ``F`` (``(B, N, M)``) sorted lexicographically by its columns.
+
+    Ties of whole rows are broken by ``tiebreak`` (``(B, N)`` bool, ``False`` first) and then
+    by the original index (stable sorts), so the first copy of a duplicated vector comes
+    first. Dominance implies lexicographic order, so a row can only be dominated by rows
+    before it in this order.
+    """
+    order = torch.argsort(tiebreak.to(torch.uint8), dim=-1, stable=True)
+    for k in reversed(range(F.shape[-1])):
+        key = torch.gather(F[..., k], -1, order)
+        order = torch.gather(order, -1, torch.argsort(key, dim=-1, stable=True))
+    return order
+
+
+def _nondominated_torch(
+    F: Tensor, keep_duplicates: bool, excluded: Tensor | None, chunk_size: int | None
+) -> Tensor:
+    lead, n, m = F.shape[:-2], F.shape[-2], F.shape[-1]
+    if n == 0:
+        return torch.zeros((*lead, 0), dtype=torch.bool, device=F.device)
+    b = math.prod(lead)
+    X = F.reshape(b, n, m)
+    if excluded is None:
+        ex = torch.zeros((b, n), dtype=torch.bool, device=F.device)
+    else:
+        ex = excluded.reshape(b, n)
+        # Excluded rows become "worst" rows: they never dominate a real row and, thanks to
+        # the tie-break in _lexsort, sort after every real row they might equal.
+        X = torch.where(ex[..., None], _worst_value(X.dtype), X)
+    if m == 1:
+        # One objective is the two-objective sweep on (f, f): same dominance relation.
+        X = X.expand(b, n, 2)
+    order = _lexsort(X, ex)
+    S = torch.gather(X, 1, order[..., None].expand_as(X))
+    # first[i]: row i (sorted) differs from the previous one, i.e. starts a group of copies.
+    first = torch.ones((b, n), dtype=torch.bool, device=F.device)
+    first[:, 1:] = (S[:, 1:] != S[:, :-1]).any(dim=-1)
+    if S.shape[-1] == 2:
+        dominated = _dominated_sorted_2d(S, first)
+    else:
+        dominated = _dominated_sorted_pairwise(S, chunk_size)
+    keep_sorted = ~dominated
+    if not keep_duplicates:
+        keep_sorted &= first
+    mask = torch.empty_like(keep_sorted).scatter_(1, order, keep_sorted)
+    mask &= ~ex
+    return mask.reshape(*lead, n)
+
+
+def _dominated_sorted_2d(S: Tensor, first: Tensor) -> Tensor:
+    """Dominated rows of lexicographically sorted two-objective sets ``S`` (``(B, N, 2)``).
+
+    Every row before the group of copies of row ``i`` has a lexicographically smaller,
+    different vector, so it dominates row ``i`` iff its second objective is ``<=``. Row
+    ``i`` is therefore dominated iff the minimum second objective before its group is
+    ``<=`` its own: a cumulative minimum, ``O(N)`` after the ``O(N log N)`` sort.
+    """
+    b, n, _ = S.shape
+    pos = torch.arange(n, device=S.device).expand(b, n)
+    start = torch.cummax(torch.where(first, pos, 0), dim=-1).values
+    f2 = S[..., 1]
+    running_min = torch.cummin(f2, dim=-1).values
+    # min of f2 over positions < k (the value at k = 0 is unused: masked by start > 0)
+    before = torch.cat([running_min[:, :1], running_min[:, :-1]], dim=1)
+    return (start > 0) & (torch.gather(before, 1, start) <= f2)
+
+
+def _dominates_block(cand: Tensor, rows: Tensor) -> Tensor:
+    """``out[b, i]``: some row of ``cand`` (``(B, K, M)``) dominates ``rows[b, i]``.
+
+    One objective at a time so that temporaries are ``(B, C, K)`` booleans, not ``M`` times
+    larger.
+    """
+    le = torch.ones((rows.shape[0], rows.shape[1], cand.shape[1]), dtype=torch.bool,
+                    device=rows.device)
+    lt = torch.zeros_like(le)
+    for k in range(rows.shape[-1]):
+        c = cand[:, None, :, k]
+        r = rows[:, :, None, k]
+        le &= c <= r
+        lt |= c < r
+    return (le & lt).any(dim=-1)
+
+
+def _dominated_sorted_pairwise(S: Tensor, chunk_size: int | None) -> Tensor:
+    """Dominated rows of lexicographically sorted sets ``S`` (``(B, N, M)``), any ``M``.
+
+    Rows are processed in sorted order, in chunks. A dominated row is dominated by some
+    non-dominated row (dominance is transitive on a finite set) that precedes it in sorted
+    order, so each chunk is compared only with the front found so far (the archive) and
+    with itself. Work is ``O(N * front size * M)``, memory ``O(B * C * (A + C))`` for chunk
+    ``C`` and archive ``A``. The archive is padded with worst-value rows (which dominate
+    nothing) where batch members found fewer front rows.
+    """
+    b, n, m = S.shape
+    worst = _worst_value(S.dtype)
+    dominated = torch.zeros((b, n), dtype=torch.bool, device=S.device)
+    archive = S.new_empty((b, 0, m))
+    start = 0
+    while start < n:
+        a = archive.shape[1]
+        if chunk_size is not None:
+            c = chunk_size
+        else:
+            # largest c with b * c * (a + c) <= _BLOCK_ELEMENTS
+            per = _BLOCK_ELEMENTS / b
+            c = int((-a + math.sqrt(a * a + 4 * per)) / 2)
+        c = max(1, min(c, n - start))
+        rows = S[:, start:start + c]
+        dom = _dominates_block(torch.cat([archive, rows], dim=1), rows)
+        dominated[:, start:start + c] = dom
+        # Append this chunk's non-dominated rows (padded per batch member) to the archive.
+        keep = ~dom
+        counts = keep.sum(dim=1)
+        width = int(counts.max())  # one host sync per chunk, to size the archive
+        if width:
+            pick = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)[:, :width]
+            new = torch.gather(rows, 1, pick[..., None].expand(b, width, m))
+            pad = torch.arange(width, device=S.device)[None, :] >= counts[:, None]
+            new = torch.where(pad[..., None], worst, new)
+            archive = torch.cat([archive, new], dim=1)
+        start += c
+    return dominated
+
+
+def _pareto_rank_torch(F: Tensor, excluded: Tensor | None) -> Tensor:
+    """Ranks by peeling: front ``r`` = non-dominated rows among those not yet ranked."""
+    lead, n = F.shape[:-2], F.shape[-2]
+    ranks = torch.full((*lead, n), -1, dtype=torch.int64, device=F.device)
+    done = torch.zeros((*lead, n), dtype=torch.bool, device=F.device)
+    if excluded is not None:
+        done |= excluded
+    r = 0
+    while not bool(done.all()):  # one host sync per front
+        front = _nondominated_torch(F, True, done, None)
+        ranks = torch.where(front, r, ranks)
+        done = done | front
+        r += 1
+    return ranks

@@ -1,0 +1,503 @@
+"""The one problem shape every solver takes.
+
+A :class:`Problem` declares its variables (real, integer, categorical, by name), the number
+of objectives and constraints, and implements ``_evaluate`` once, in torch, batched over any
+leading dimensions. :meth:`Problem.evaluate` is the single public entry point: it validates
+the input (shape, dtype, finiteness, bounds), converts numpy to torch and back, and warns
+about non-finite objectives so they never slip silently into a front.
+
+Conventions
+-----------
+* Minimisation of every objective. Constraints are ``g(x) <= 0`` when satisfied.
+* ``x`` has shape ``(..., n_var)``. Integer variables hold integral values; a categorical
+  variable holds the index of its choice (``0 .. len(choices) - 1``) as a number.
+* torch in -> torch out on the same device and dtype (differentiable for real variables);
+  numpy in -> numpy out (float64).
+
+Mixed-variable problems offer a continuous *relaxation* for gradient solvers: a vector ``z``
+of ``n_relaxed`` reals (by default integers relaxed in place and each categorical as a block
+of one logit per choice), :meth:`Problem.evaluate_relaxed` (differentiable) and
+:meth:`Problem.decode` from ``z`` back to an exact design. Reported results always come from
+the exact :meth:`Problem.evaluate` of decoded designs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "PROBLEMS",
+    "Categorical",
+    "Integer",
+    "NonFiniteObjectiveWarning",
+    "Problem",
+    "Real",
+    "Variable",
+    "get_problem",
+    "list_problems",
+    "register_problem",
+]
+
+# Relative slack when checking bounds, so that values produced by clamping in float32 are
+# not rejected for rounding noise.
+_BOUND_RTOL = 1e-6
+
+
+class NonFiniteObjectiveWarning(RuntimeWarning):
+    """An evaluation produced NaN or infinite objective values."""
+
+
+@dataclass(frozen=True)
+class Real:
+    """A continuous variable in ``[lower, upper]``."""
+
+    name: str
+    lower: float
+    upper: float
+
+    def __post_init__(self) -> None:
+        _check_bounds(self.name, self.lower, self.upper)
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An integer variable in ``[lower, upper]`` (both inclusive)."""
+
+    name: str
+    lower: int
+    upper: int
+
+    def __post_init__(self) -> None:
+        _check_bounds(self.name, self.lower, self.upper)
+        if int(self.lower) != self.lower or int(self.upper) != self.upper:
+            raise ValueError(f"integer variable {self.name!r} needs integral bounds")
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A categorical variable; ``x`` holds the index of the chosen element of ``choices``."""
+
+    name: str
+    choices: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.choices) < 2:
+            raise ValueError(f"categorical variable {self.name!r} needs at least 2 choices")
+        object.__setattr__(self, "choices", tuple(self.choices))
+
+    @property
+    def lower(self) -> int:
+        return 0
+
+    @property
+    def upper(self) -> int:
+        return len(self.choices) - 1
+
+
+Variable = Real | Integer | Categorical
+
+
+def _check_bounds(name: str, lower: float, upper: float) -> None:
+    if not (math.isfinite(lower) and math.isfinite(upper)):
+        raise ValueError(f"variable {name!r} needs finite bounds, got [{lower}, {upper}]")
+    if lower > upper:
+        raise ValueError(f"variable {name!r} has lower bound {lower} > upper bound {upper}")
+
+
+class Problem:
+    """Base class of all problems: subclasses implement :meth:`_evaluate` in torch.
+
+    Parameters
+    ----------
+    variables
+        The design variables, in the order of the last axis of ``x``.
+    n_obj
+        Number of objectives (all minimised).
+    n_constr
+        Number of inequality constraints ``g(x) <= 0``.
+    objective_names, constraint_names
+        Optional labels for tables and plots.
+    """
+
+    #: Registry name (set by subclasses).
+    name: str = "problem"
+    #: Whether :meth:`evaluate_relaxed` is differentiable w.r.t. its input.
+    differentiable: bool = True
+
+    def __init__(
+        self,
+        variables: Sequence[Variable],
+        n_obj: int,
+        n_constr: int = 0,
+        *,
+        objective_names: Sequence[str] | None = None,
+        constraint_names: Sequence[str] | None = None,
+    ) -> None:
+        if len(variables) == 0:
+            raise ValueError("a problem needs at least one variable")
+        names = [v.name for v in variables]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variable names must be unique, got {names}")
+        if n_obj < 1:
+            raise ValueError(f"n_obj must be >= 1, got {n_obj}")
+        if n_constr < 0:
+            raise ValueError(f"n_constr must be >= 0, got {n_constr}")
+        self.variables: tuple[Variable, ...] = tuple(variables)
+        self.n_obj = int(n_obj)
+        self.n_constr = int(n_constr)
+        self.objective_names = tuple(objective_names or (f"f{i + 1}" for i in range(n_obj)))
+        self.constraint_names = tuple(
+            constraint_names or (f"g{i + 1}" for i in range(n_constr))
+        )
+        if len(self.objective_names) != self.n_obj:
+            raise ValueError("objective_names must have n_obj entries")
+        if len(self.constraint_names) != self.n_constr:
+            raise ValueError("constraint_names must have n_constr entries")
+        self.xl = np.array([float(v.lower) for v in self.variables])
+        self.xu = np.array([float(v.upper) for v in self.variables])
+        self.xl.setflags(write=False)
+        self.xu.setflags(write=False)
+
+    # ------------------------------------------------------------------ description
+    @property
+    def n_var(self) -> int:
+        return len(self.variables)
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variables)
+
+    @property
+    def is_mixed(self) -> bool:
+        """True when any variable is integer or categorical."""
+        return any(not isinstance(v, Real) for v in self.variables)
+
+    def kind_mask(self, kind: type) -> np.ndarray:
+        """Boolean mask over variables of the given kind (``Real``, ``Integer``, ...)."""
+        return np.array([isinstance(v, kind) for v in self.variables])
+
+    def bounds(self, like: Tensor | None = None) -> tuple[Any, Any]:
+        """``(xl, xu)`` as numpy arrays, or as tensors on ``like``'s device and dtype."""
+        if like is None:
+            return self.xl.copy(), self.xu.copy()
+        return (
+            torch.as_tensor(self.xl, dtype=like.dtype, device=like.device),
+            torch.as_tensor(self.xu, dtype=like.dtype, device=like.device),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, n_var={self.n_var}, "
+            f"n_obj={self.n_obj}, n_constr={self.n_constr})"
+        )
+
+    # ------------------------------------------------------------------ to implement
+    def _evaluate(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """Objectives ``(..., n_obj)`` (and constraints ``(..., n_constr)``) of valid ``x``.
+
+        ``x`` is a floating tensor of shape ``(..., n_var)`` that has passed validation.
+        Problems with constraints return ``(F, G)``; others may return ``F`` alone.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ evaluation
+    @overload
+    def evaluate(self, x: Tensor, *, constraints: bool = ..., check: bool = ...) -> Any: ...
+    @overload
+    def evaluate(self, x: np.ndarray, *, constraints: bool = ..., check: bool = ...) -> Any: ...
+
+    def evaluate(self, x: Any, *, constraints: bool = False, check: bool = True) -> Any:
+        """Evaluate designs exactly.
+
+        Parameters
+        ----------
+        x
+            Designs of shape ``(..., n_var)``: a floating torch tensor, or anything numpy
+            can turn into a real array.
+        constraints
+            Also return the constraint values ``G`` of shape ``(..., n_constr)``.
+        check
+            Validate shape, finiteness, bounds and integrality (solvers that already
+            guarantee these may switch it off).
+
+        Returns
+        -------
+        F, or (F, G) when ``constraints`` is true; same library (and for torch the same
+        device and dtype) as ``x``.
+        """
+        is_numpy = not isinstance(x, Tensor)
+        xt = self._as_tensor(x)
+        if check:
+            self._check_input(xt, exact=True)
+        if is_numpy:
+            with torch.no_grad():
+                F, G = self._split(self._evaluate(xt), xt)
+        else:
+            F, G = self._split(self._evaluate(xt), xt)
+        self._warn_nonfinite(F)
+        if is_numpy:
+            F, G = F.detach().cpu().numpy(), G.detach().cpu().numpy()
+        return (F, G) if constraints else F
+
+    __call__ = evaluate
+
+    # ------------------------------------------------------------------ relaxation
+    @property
+    def has_relaxation(self) -> bool:
+        """Whether gradient solvers can work on this problem."""
+        return not self.is_mixed or type(self)._evaluate_relaxed is not Problem._evaluate_relaxed
+
+    @property
+    def n_relaxed(self) -> int:
+        """Length of the relaxed vector ``z`` (one logit per choice for categoricals)."""
+        return sum(
+            len(v.choices) if isinstance(v, Categorical) else 1 for v in self.variables
+        )
+
+    def relaxed_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Box of the relaxed vector ``z``; logits of categoricals live in ``[-5, 5]``."""
+        lo: list[float] = []
+        hi: list[float] = []
+        for v in self.variables:
+            if isinstance(v, Categorical):
+                lo += [-5.0] * len(v.choices)
+                hi += [5.0] * len(v.choices)
+            else:
+                lo.append(float(v.lower))
+                hi.append(float(v.upper))
+        return np.array(lo), np.array(hi)
+
+    def _evaluate_relaxed(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """Differentiable objectives (and smooth constraint values) of relaxed ``z``."""
+        if self.is_mixed:
+            raise NotImplementedError(f"{self.name} has no continuous relaxation")
+        return self._evaluate(z)
+
+    def evaluate_relaxed(self, z: Tensor, *, constraints: bool = False) -> Any:
+        """Evaluate the continuous relaxation (differentiable); ``z`` is ``(..., n_relaxed)``.
+
+        For problems whose variables are all real this is :meth:`evaluate` without the
+        exact-design checks.
+        """
+        if not isinstance(z, Tensor):
+            raise TypeError("evaluate_relaxed takes a torch tensor")
+        if not self.has_relaxation:
+            raise NotImplementedError(
+                f"problem {self.name!r} has integer/categorical variables and no relaxation"
+            )
+        if not z.is_floating_point():
+            raise TypeError(f"z must be a floating tensor, got dtype {z.dtype}")
+        if z.shape[-1:] != (self.n_relaxed,):
+            raise ValueError(
+                f"z must have shape (..., n_relaxed={self.n_relaxed}), got {tuple(z.shape)}"
+            )
+        F, G = self._split(self._evaluate_relaxed(z), z)
+        return (F, G) if constraints else F
+
+    def encode(self, x: Any) -> Any:
+        """Exact design(s) -> relaxed vector(s) (one-hot logits for categoricals)."""
+        is_numpy = not isinstance(x, Tensor)
+        xt = self._as_tensor(x)
+        if not self.is_mixed:
+            return x.copy() if is_numpy else xt.clone()
+        parts = []
+        for i, v in enumerate(self.variables):
+            if isinstance(v, Categorical):
+                idx = xt[..., i].round().long()
+                onehot = torch.nn.functional.one_hot(idx, len(v.choices)).to(xt.dtype)
+                parts.append(onehot * 10.0 - 5.0)
+            else:
+                parts.append(xt[..., i : i + 1])
+        z = torch.cat(parts, dim=-1)
+        return z.cpu().numpy() if is_numpy else z
+
+    def decode(self, z: Any) -> Any:
+        """Relaxed vector(s) ``(..., n_relaxed)`` -> exact, repaired design(s) ``(..., n_var)``.
+
+        Reals are clipped to their bounds, integers rounded, categoricals take the argmax of
+        their logits; then :meth:`repair` makes the design feasible where the problem can.
+        """
+        is_numpy = not isinstance(z, Tensor)
+        zt = self._as_tensor(z).detach()
+        if zt.shape[-1:] != (self.n_relaxed,):
+            raise ValueError(
+                f"z must have shape (..., n_relaxed={self.n_relaxed}), got {tuple(zt.shape)}"
+            )
+        cols = []
+        j = 0
+        for v in self.variables:
+            if isinstance(v, Categorical):
+                k = len(v.choices)
+                cols.append(zt[..., j : j + k].argmax(dim=-1).to(zt.dtype))
+                j += k
+            else:
+                col = zt[..., j].clamp(float(v.lower), float(v.upper))
+                if isinstance(v, Integer):
+                    col = col.round()
+                cols.append(col)
+                j += 1
+        x = self.repair(torch.stack(cols, dim=-1))
+        return x.cpu().numpy() if is_numpy else x
+
+    def repair(self, x: Tensor) -> Tensor:
+        """Map exact designs to feasible ones where the problem knows how (default: none)."""
+        return x
+
+    # ------------------------------------------------------------------ optional knowledge
+    def pareto_front(self, n: int = 100) -> np.ndarray | None:
+        """About ``n`` samples of the true Pareto front, or ``None`` when unknown."""
+        return None
+
+    @property
+    def ideal(self) -> np.ndarray | None:
+        """Ideal point (component-wise minimum over the front), when known."""
+        front = self.pareto_front()
+        return None if front is None else front.min(axis=0)
+
+    @property
+    def nadir(self) -> np.ndarray | None:
+        """Nadir point (component-wise maximum over the front), when known."""
+        front = self.pareto_front()
+        return None if front is None else front.max(axis=0)
+
+    @property
+    def ref_point(self) -> np.ndarray | None:
+        """Default hypervolume reference point, from the rule in :mod:`dse.indicators`."""
+        ideal, nadir = self.ideal, self.nadir
+        if ideal is None or nadir is None:
+            return None
+        from dse.indicators import reference_point
+
+        return np.asarray(reference_point(ideal, nadir))
+
+    def sample(self, n: int, *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+        """``n`` uniformly random exact designs (integers and choices uniform)."""
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(self.xl, self.xu, size=(n, self.n_var))
+        discrete = ~self.kind_mask(Real)
+        if discrete.any():
+            lo, hi = self.xl[discrete], self.xu[discrete]
+            x[:, discrete] = rng.integers(lo.astype(int), hi.astype(int) + 1, size=(n, len(lo)))
+        return self.repair(torch.from_numpy(x)).numpy()
+
+    # ------------------------------------------------------------------ helpers
+    def _as_tensor(self, x: Any) -> Tensor:
+        if isinstance(x, Tensor):
+            if not x.is_floating_point():
+                raise TypeError(
+                    f"{self.name}: x must be a floating tensor (float32/float64), "
+                    f"got dtype {x.dtype}"
+                )
+            return x
+        arr = np.asarray(x)
+        if arr.dtype == object or arr.dtype.kind not in "iuf":
+            raise TypeError(
+                f"{self.name}: x must be a real-valued array, got dtype {arr.dtype}"
+            )
+        return torch.from_numpy(np.array(arr, dtype=np.float64))
+
+    def _check_input(self, x: Tensor, *, exact: bool) -> None:
+        if x.ndim == 0 or x.shape[-1] != self.n_var:
+            raise ValueError(
+                f"{self.name}: x must have shape (..., n_var={self.n_var}), "
+                f"got {tuple(x.shape)}"
+            )
+        xd = x.detach()
+        finite = torch.isfinite(xd)
+        if not bool(finite.all()):
+            bad = int((~finite).any(dim=-1).sum())
+            raise ValueError(f"{self.name}: x contains NaN or inf in {bad} design(s)")
+        xl, xu = self.bounds(like=xd)
+        slack = _BOUND_RTOL * (1.0 + torch.maximum(xl.abs(), xu.abs()))
+        below = xd < xl - slack
+        above = xd > xu + slack
+        if bool((below | above).any()):
+            col = int((below | above).reshape(-1, self.n_var).any(dim=0).nonzero()[0, 0])
+            v = self.variables[col]
+            vals = xd[..., col].reshape(-1)
+            worst = float(vals.min() if bool(below[..., col].any()) else vals.max())
+            raise ValueError(
+                f"{self.name}: variable {v.name!r} (column {col}) must lie in "
+                f"[{v.lower}, {v.upper}], got {worst}"
+            )
+        if exact and self.is_mixed:
+            discrete = torch.as_tensor(~self.kind_mask(Real), device=xd.device)
+            frac = (xd - xd.round()).abs() > 1e-6
+            bad = frac & discrete
+            if bool(bad.any()):
+                col = int(bad.reshape(-1, self.n_var).any(dim=0).nonzero()[0, 0])
+                raise ValueError(
+                    f"{self.name}: variable {self.variables[col].name!r} (column {col}) "
+                    "is integer/categorical and needs integral values; "
+                    "use problem.decode() to map relaxed values to exact designs"
+                )
+
+    def _split(self, out: Tensor | tuple[Tensor, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+        if isinstance(out, tuple):
+            F, G = out
+        else:
+            F, G = out, x.new_zeros((*x.shape[:-1], 0))
+        if F.shape != (*x.shape[:-1], self.n_obj):
+            raise RuntimeError(
+                f"{self.name}._evaluate returned F of shape {tuple(F.shape)}, expected "
+                f"{(*x.shape[:-1], self.n_obj)}"
+            )
+        if G.shape != (*x.shape[:-1], self.n_constr):
+            raise RuntimeError(
+                f"{self.name}._evaluate returned G of shape {tuple(G.shape)}, expected "
+                f"{(*x.shape[:-1], self.n_constr)}"
+            )
+        return F, G
+
+    def _warn_nonfinite(self, F: Tensor) -> None:
+        finite = torch.isfinite(F.detach())
+        if not bool(finite.all()):
+            bad = int((~finite).any(dim=-1).sum())
+            warnings.warn(
+                f"{self.name}: {bad} design(s) gave NaN/inf objectives; they are excluded "
+                "from fronts and indicators",
+                NonFiniteObjectiveWarning,
+                stacklevel=3,
+            )
+
+
+# ---------------------------------------------------------------------- registry
+from dse.registry import Registry  # noqa: E402  (kept beside the API it serves)
+
+#: Every built-in and user problem, by name.
+PROBLEMS: Registry[type[Problem]] = Registry("problem")
+
+
+def register_problem(name: str, *, aliases: tuple[str, ...] = ()) -> Any:
+    """Class decorator adding a problem factory to :data:`PROBLEMS` under ``name``."""
+    return PROBLEMS.register(name, aliases=aliases)
+
+
+def _load_builtin_problems() -> None:
+    # The built-in families register themselves on import; importing lazily keeps
+    # ``import dse`` light and avoids a cycle (problems/ imports dse).
+    import problems  # noqa: F401
+
+
+def get_problem(name: str, **params: Any) -> Problem:
+    """Build a registered problem, e.g. ``get_problem("zdt1", n_var=30)``.
+
+    Unknown names raise a ``ValueError`` listing the valid ones; unknown parameters one
+    listing the accepted parameters.
+    """
+    _load_builtin_problems()
+    return PROBLEMS.create(name, **params)
+
+
+def list_problems() -> list[str]:
+    """Names of all registered problems."""
+    _load_builtin_problems()
+    return PROBLEMS.names()

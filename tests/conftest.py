@@ -1,0 +1,17 @@
+"""Shared test configuration: headless plotting, quick notebooks, hypothesis profile."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("DSE_QUICK", "1")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Wall-clock deadlines make property tests flaky on a loaded 2-core machine; example
+# counts stay modest so the whole suite keeps within its time budget.
+settings.register_profile(
+    "dse", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dse"))
