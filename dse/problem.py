@@ -189,8 +189,8 @@ class Problem:
         if like is None:
             return self.xl.copy(), self.xu.copy()
         return (
-            torch.as_tensor(self.xl, dtype=like.dtype, device=like.device),
-            torch.as_tensor(self.xu, dtype=like.dtype, device=like.device),
+            torch.tensor(self.xl, dtype=like.dtype, device=like.device),
+            torch.tensor(self.xu, dtype=like.dtype, device=like.device),
         )
 
     def __repr__(self) -> str:
