@@ -306,8 +306,11 @@ class Problem:
         """Exact design(s) -> relaxed vector(s) (one-hot logits for categoricals)."""
         is_numpy = not isinstance(x, Tensor)
         xt = self._as_tensor(x)
+        # Exact designs only: an out-of-range category would otherwise fail inside one_hot.
+        self._check_input(xt, exact=True)
         if not self.is_mixed:
-            return x.copy() if is_numpy else xt.clone()
+            # _as_tensor already copied numpy input (and turned lists into float64 arrays).
+            return xt.numpy() if is_numpy else xt.clone()
         parts = []
         for i, v in enumerate(self.variables):
             if isinstance(v, Categorical):

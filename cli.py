@@ -1,0 +1,233 @@
+"""Command line of dse: sweeps, listings, comparisons, plots and the conflict advisor.
+
+Examples::
+
+    python cli.py sweep problem=codesign
+    python cli.py sweep problem=dtlz2 problem.n_obj=3 methods=[nsga3,mgda] seeds=[0,1,2]
+    python cli.py sweep problem=zdt1 solver.budget=20000 executor=dask
+    python cli.py list
+    python cli.py compare runs/zdt1-1a2b3c4d runs/zdt1-5e6f7a8b
+    python cli.py plot runs/codesign-1a2b3c4d
+    python cli.py export runs/codesign-1a2b3c4d --format parquet
+    python cli.py diagnose problem=pmtl_concave steps=100
+
+This file only parses arguments, looks names up and calls the library (:mod:`dse.sweep`,
+:mod:`dse.plots`, :mod:`dse.store`, :mod:`dse.advisor`); everything it does can be done
+from Python the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+# Plots are files here, never windows.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _keys_epilog() -> str:
+    from dse.config import config_help
+
+    lines = ["configuration keys (key=value; lists as [a,b]; nested keys with dots):"]
+    for key, default, text in config_help():
+        shown = f" (default {default})" if default else ""
+        lines.append(f"  {key:<28} {text}{shown}")
+    return "\n".join(lines)
+
+
+def _table(df: object) -> str:
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
+                           "display.float_format", "{:.6g}".format):
+        return df.to_string(index=False)
+
+
+def _print_rows(title: str, rows: Sequence[tuple[str, str, str]]) -> None:
+    print(title)
+    for name, middle, params in rows:
+        print(f"  {name:<22} {middle}")
+        if params:
+            print(f"  {'':<22}   {params}")
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from dse.config import parse_overrides
+    from dse.sweep import run_sweep
+
+    overrides = list(args.overrides) + (["quiet=true"] if args.quiet else [])
+    cfg = parse_overrides(overrides)
+    report = run_sweep(cfg)
+    if not cfg.quiet:
+        print(f"run folder: {report.run_dir}")
+        print(f"jobs run: {report.n_run}, skipped (already stored): {report.n_skipped}, "
+              f"failed: {len(report.failures)}, wall time {report.wall_time:.1f} s")
+        if not report.summary.empty:
+            cols = ["method", "kind", "seeds", "hypervolume", "hypervolume_std", "hv_ratio",
+                    "igd", "n_evals", "n_grad_evals", "wall_time", "n_front"]
+            print(_table(report.summary[cols]))
+    for key, err in report.failures:
+        print(f"FAILED {key}: {err}", file=sys.stderr)
+    return 1 if report.failures else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from dse.config import describe_methods, describe_problems, problem_defaults
+
+    what = args.what
+    if what in ("all", "problems"):
+        rows = []
+        for name, desc, params in describe_problems():
+            d = problem_defaults(name)
+            rows.append((name, desc, params + ("; " if params else "")
+                         + f"default methods {list(d.methods)}, budget {d.budget}"))
+        _print_rows("problems (problem=NAME, problem.<param>=value):", rows)
+    if what == "all":
+        print()
+    if what in ("all", "methods"):
+        _print_rows("methods (methods=[a,b], solver.<method>.<param>=value):",
+                    describe_methods())
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from dse.plots import plot_compare
+    from dse.sweep import compare_runs
+
+    runs, summary = compare_runs(args.runs, offset=args.ref_offset)
+    out = args.out
+    if out:
+        os.makedirs(out, exist_ok=True)
+        runs.to_csv(os.path.join(out, "runs.csv"), index=False)
+        summary.to_csv(os.path.join(out, "summary.csv"), index=False)
+        plot_compare(args.runs, out, offset=args.ref_offset)
+    if not args.quiet:
+        cols = ["run", "problem", "method", "seeds", "hypervolume", "hypervolume_std",
+                "hv_ratio", "igd", "n_evals", "wall_time", "n_front"]
+        print(_table(summary[cols]) if not summary.empty else "no finished runs")
+        if out:
+            print(f"tables and plots in {out}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from dse.plots import plot_run
+
+    paths = plot_run(args.run, offset=args.ref_offset)
+    if not args.quiet:
+        for p in paths:
+            print(p)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dse.sweep import load_run
+
+    with load_run(args.run) as store:
+        paths = store.export(args.out or os.path.join(args.run, "export"), args.format)
+    if not args.quiet:
+        for p in paths:
+            print(p)
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from dse.advisor import diagnose_problem
+    from dse.config import parse_diagnose
+    from dse.problem import get_problem
+
+    cfg = parse_diagnose(list(args.overrides) + (["quiet=true"] if args.quiet else []))
+    problem = get_problem(cfg.problem.name, **cfg.problem.params)
+    report = diagnose_problem(problem, steps=cfg.steps, seed=cfg.seed, device=cfg.device)
+    print(report)
+    if cfg.out:
+        from dse.plots import save
+
+        plot = next(getattr(report, n) for n in ("plot_cosine", "plot_cosines", "plot")
+                    if hasattr(report, n))
+        fig = plot()
+        fig = getattr(fig, "figure", fig)  # an Axes or a Figure
+        for p in save(fig, os.path.join(cfg.out, f"cosine-{cfg.problem.name}")):
+            if not cfg.quiet:
+                print(p)
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bars; print only what scripts need")
+    parser = argparse.ArgumentParser(
+        prog="cli.py", parents=[common],
+        description="Multi-objective design-space exploration: sweeps of gradient and "
+                    "evolutionary methods, stored, measured and plotted.",
+        epilog="run `python cli.py sweep --help` for every configuration key, "
+               "`python cli.py list` for problems, methods and their parameters",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("sweep", parents=[common], formatter_class=fmt,
+                       help="run methods x seeds on a problem into a run folder",
+                       description="Run every (method, seed) on a problem; finished jobs "
+                                   "are stored at once and skipped on a rerun.",
+                       epilog=_keys_epilog())
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("list", parents=[common],
+                       help="problems, methods and their parameters")
+    p.add_argument("what", nargs="?", default="all", choices=("all", "problems", "methods"))
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("compare", parents=[common],
+                       help="tables and overlaid fronts of run folders")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", default=None, help="folder for tables and plots (default: none)")
+    p.add_argument("--ref-offset", type=float, default=0.1,
+                   help="reference point offset (default 0.1)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("plot", parents=[common], help="(re)draw the plots of a run folder")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--ref-offset", type=float, default=0.1,
+                   help="reference point offset (default 0.1)")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("export", parents=[common],
+                       help="write a run folder's database as CSV or Parquet")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--out", default=None, help="folder (default RUN/export)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("diagnose", parents=[common], formatter_class=fmt,
+                       help="gradient-conflict advisor for a problem",
+                       description="Watch the objectives' gradients on a problem and "
+                                   "advise which family of methods fits.",
+                       epilog="keys: problem=NAME, problem.<param>=v, steps=50, seed=0, "
+                              "device=auto, out=FOLDER (saves the cosine plot)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(func=cmd_diagnose)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError) as exc:
+        # Bad names, keys, values and missing run folders: one clear line, no traceback
+        # (a failing job does not land here: the sweep reports it and carries on).
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

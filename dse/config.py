@@ -1,0 +1,555 @@
+"""Typed, documented sweep configuration read from ``key=value`` overrides.
+
+A sweep is described by one :class:`SweepConfig` (an OmegaConf structured config built from
+dataclasses, so every key has a type, a default and a help text). Users change it with
+dot-list overrides, as on the command line::
+
+    problem=codesign problem.energy=true methods=[nsga2,cagrad] seeds=[0,1,2]
+    solver.budget=20000 solver.nsga2.pop_size=40 device=cuda executor=dask
+
+Shorthands: ``problem=NAME`` sets ``problem.name``, ``executor=NAME`` sets ``executor.name``;
+``problem.<param>`` is a parameter of the problem's factory; ``solver.<method>.<param>`` a
+parameter of one method, ``solver.<param>`` one given to every selected method that accepts
+it. Unknown keys, names and parameters raise a :class:`ConfigError` (a ``ValueError``) that
+lists the valid ones.
+
+:func:`resolve` turns a config into the concrete list of methods, budgets and parameters,
+filling what the user left open from the per-problem defaults in :data:`PROBLEM_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+__all__ = [
+    "PROBLEM_DEFAULTS",
+    "ConfigError",
+    "DiagnoseConfig",
+    "ExecutorConfig",
+    "ProblemConfig",
+    "ProblemDefaults",
+    "ResolvedSweep",
+    "SolverConfig",
+    "SweepConfig",
+    "config_hash",
+    "config_help",
+    "describe_methods",
+    "describe_problems",
+    "load_config",
+    "method_parameters",
+    "parse_diagnose",
+    "parse_overrides",
+    "problem_defaults",
+    "quick_mode",
+    "resolve",
+    "solver_kinds",
+    "to_yaml",
+    "validate",
+]
+
+
+class ConfigError(ValueError):
+    """A bad override: unknown key, name or parameter, or a value of the wrong type."""
+
+
+# ---------------------------------------------------------------------------- schema
+def _doc(text: str) -> dict[str, str]:
+    """Field metadata carrying the help text shown by ``--help`` and ``list``."""
+    return {"help": text}
+
+
+@dataclass
+class ProblemConfig:
+    """Which problem, and its factory parameters (``problem.<param>=value``)."""
+
+    name: str = field(default="codesign", metadata=_doc("registered problem name (see `list`)"))
+    params: dict[str, Any] = field(
+        default_factory=dict, metadata=_doc("problem factory parameters, e.g. problem.n_obj=3")
+    )
+
+
+@dataclass
+class SolverConfig:
+    """Settings shared by the methods and per-method parameters."""
+
+    budget: int | None = field(
+        default=None, metadata=_doc("objective evaluations per run (null: problem default)")
+    )
+    params: dict[str, Any] = field(
+        default_factory=dict, metadata=_doc("solver.<param>=v: to every method that takes it")
+    )
+    methods: dict[str, Any] = field(
+        default_factory=dict, metadata=_doc("solver.<method>.<param>=v: one method's parameter")
+    )
+
+
+@dataclass
+class ExecutorConfig:
+    """Where the (problem, method, seed) jobs run."""
+
+    name: str = field(default="local", metadata=_doc("local (in-process) or dask"))
+    address: str | None = field(default=None, metadata=_doc(
+        "dask scheduler address, e.g. tcp://host:8786 (null: start a local cluster)"))
+    n_workers: int = field(default=2, metadata=_doc("worker processes of the local cluster"))
+    threads_per_worker: int = field(default=1, metadata=_doc("threads per local dask worker"))
+
+
+@dataclass
+class SweepConfig:
+    """Everything a sweep needs; defaults finish in minutes on a laptop CPU."""
+
+    problem: ProblemConfig = field(
+        default_factory=ProblemConfig, metadata=_doc("problem=NAME, problem.<param>=v")
+    )
+    methods: list[str] | None = field(default=None, metadata=_doc(
+        "methods to run, e.g. [nsga2,cagrad] (null: the problem's default set)"))
+    seeds: list[int] = field(
+        default_factory=lambda: [0], metadata=_doc("seeds, one run per (method, seed)")
+    )
+    device: str = field(default="auto", metadata=_doc("auto, cpu, cuda or cuda:N"))
+    solver: SolverConfig = field(default_factory=SolverConfig, metadata=_doc(
+        "solver.budget, solver.<param>, solver.<method>.<param>"))
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig, metadata=_doc(
+        "executor=dask, executor.address=tcp://..."))
+    out: str | None = field(
+        default=None, metadata=_doc("run folder (null: runs/<problem>-<config hash>)")
+    )
+    ref_offset: float = field(default=0.1, metadata=_doc(
+        "hypervolume reference point: nadir + ref_offset * (nadir - ideal)"))
+    plots: bool = field(default=True, metadata=_doc("draw plots into <run>/plots at the end"))
+    quiet: bool = field(default=False, metadata=_doc("no progress bars or tables"))
+
+
+@dataclass
+class DiagnoseConfig:
+    """Settings of ``cli.py diagnose`` (the gradient-conflict advisor)."""
+
+    problem: ProblemConfig = field(
+        default_factory=ProblemConfig, metadata=_doc("problem=NAME, problem.<param>=v")
+    )
+    steps: int = field(default=50, metadata=_doc("optimisation steps the advisor watches"))
+    seed: int = field(default=0, metadata=_doc("seed of the advisor's run"))
+    device: str = field(default="auto", metadata=_doc("auto, cpu, cuda or cuda:N"))
+    out: str | None = field(
+        default=None, metadata=_doc("folder for the cosine plot (null: no plot)")
+    )
+    quiet: bool = field(default=False, metadata=_doc("print nothing but the report"))
+
+
+# ---------------------------------------------------------------------------- defaults
+@dataclass(frozen=True)
+class ProblemDefaults:
+    """What a sweep runs on a problem when the user does not say.
+
+    ``budget`` is in objective evaluations per (method, seed) run; ``quick_budget`` is
+    used when the environment variable ``DSE_QUICK`` is ``"1"`` (tests and notebooks).
+    """
+
+    methods: tuple[str, ...]
+    budget: int
+    quick_budget: int
+
+
+#: Per-problem defaults, chosen so that ``cli.py sweep problem=<name>`` with one seed
+#: finishes in a few minutes on a 2-core laptop CPU. Keys are problem names or families
+#: (a prefix: ``zdt`` covers zdt1..zdt6).
+PROBLEM_DEFAULTS: dict[str, ProblemDefaults] = {
+    "codesign": ProblemDefaults(
+        ("weighted_sum", "chebyshev", "nsga2", "moead", "random"), 4000, 400),
+    "zdt": ProblemDefaults(("weighted_sum", "mgda", "nsga2", "moead"), 5000, 300),
+    "dtlz": ProblemDefaults(("chebyshev", "mgda", "nsga3", "moead"), 5000, 300),
+    "pmtl": ProblemDefaults(("weighted_sum", "epo", "mgda", "nsga2"), 3000, 200),
+}
+_FALLBACK_DEFAULTS = ProblemDefaults(("weighted_sum", "mgda", "nsga2"), 2000, 200)
+
+_DEVICES = ("auto", "cpu", "cuda")
+_EXECUTORS = ("local", "dask")
+
+
+def quick_mode() -> bool:
+    """True when ``DSE_QUICK=1``: tests and notebooks shrink every default budget."""
+    return os.environ.get("DSE_QUICK", "0").strip() == "1"
+
+
+def problem_defaults(problem: str) -> ProblemDefaults:
+    """Defaults for ``problem``: its own entry, else its family's (longest prefix), else
+    a generic set."""
+    key = problem.lower()
+    if key in PROBLEM_DEFAULTS:
+        return PROBLEM_DEFAULTS[key]
+    matches = [k for k in PROBLEM_DEFAULTS if key.startswith(k)]
+    return PROBLEM_DEFAULTS[max(matches, key=len)] if matches else _FALLBACK_DEFAULTS
+
+
+# ---------------------------------------------------------------------------- parsing
+def _parse_value(text: str) -> Any:
+    """A value as OmegaConf's dot-list grammar reads it (ints, floats, bools, null, lists)."""
+    try:
+        node = OmegaConf.from_dotlist([f"v={text}"])
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"cannot parse value {text!r}: {exc}") from None
+    return OmegaConf.to_container(node)["v"]
+
+
+def _valid_keys(schema: type) -> list[str]:
+    return [f.name for f in fields(schema)]
+
+
+def _route(key: str, schema: type) -> list[str]:
+    """Map a user key to its path in the schema (shorthands and free parameter dicts)."""
+    parts = key.split(".")
+    if any(not p for p in parts):
+        raise ConfigError(f"malformed key {key!r}")
+    head, rest = parts[0], parts[1:]
+    if head not in _valid_keys(schema):
+        raise ConfigError(
+            f"unknown key {key!r}; valid keys: {', '.join(_valid_keys(schema))}"
+        )
+    if head == "problem":
+        if not rest or rest == ["name"]:
+            return ["problem", "name"]
+        if rest[0] == "params":
+            rest = rest[1:]
+        if len(rest) != 1:
+            raise ConfigError(f"problem parameters are flat: problem.<param>, got {key!r}")
+        return ["problem", "params", rest[0]]
+    if head == "executor":
+        if not rest:
+            return ["executor", "name"]
+        if len(rest) != 1 or rest[0] not in _valid_keys(ExecutorConfig):
+            raise ConfigError(
+                f"unknown key {key!r}; valid executor keys: "
+                f"{', '.join('executor.' + k for k in _valid_keys(ExecutorConfig))}"
+            )
+        return parts
+    if head == "solver":
+        if not rest:
+            raise ConfigError("`solver` needs a sub-key: solver.budget, solver.<param>, "
+                              "solver.<method>.<param>")
+        if rest == ["budget"]:
+            return parts
+        if rest[0] in ("params", "methods"):
+            return parts
+        if len(rest) == 1:
+            return ["solver", "params", rest[0]]
+        # solver.<method>.<param>[.<sub-key>...]: deeper keys fill dict-valued parameters
+        return ["solver", "methods", *rest]
+    if rest:
+        raise ConfigError(f"key {head!r} takes no sub-key, got {key!r}")
+    return parts
+
+
+def _set(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    for p in path[:-1]:
+        node = tree.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"key {'.'.join(path)!r} conflicts with an earlier override")
+        tree = node
+    tree[path[-1]] = value
+
+
+def _build(schema: type, overrides: Sequence[str]) -> DictConfig:
+    tree: dict[str, Any] = {}
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(
+                f"overrides are key=value, got {item!r}; valid keys: "
+                f"{', '.join(_valid_keys(schema))}"
+            )
+        key, text = item.split("=", 1)
+        path = _route(key.strip(), schema)
+        value = _parse_value(text)
+        if path in (["methods"], ["seeds"]) and value is not None and not isinstance(
+            value, list
+        ):
+            value = [value]  # `seeds=3` and `methods=nsga2` mean one-element lists
+        _set(tree, path, value)
+    base = OmegaConf.structured(schema)
+    try:
+        cfg = OmegaConf.merge(base, tree)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_short(exc)) from None
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def _short(exc: OmegaConfBaseException) -> str:
+    # OmegaConf appends a multi-line "full_key / object_type" trailer; the first line says
+    # what is wrong and with which value.
+    return str(exc).strip().splitlines()[0] + (
+        f" (key {exc.full_key})" if getattr(exc, "full_key", None) else ""
+    )
+
+
+def parse_overrides(overrides: Sequence[str] = ()) -> SweepConfig:
+    """Build a validated :class:`SweepConfig` from ``key=value`` strings.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key, problem, method, parameter, device or executor, or a value of
+        the wrong type; the message names the valid choices.
+    """
+    cfg = OmegaConf.to_object(_build(SweepConfig, overrides))
+    assert isinstance(cfg, SweepConfig)
+    validate(cfg)
+    return cfg
+
+
+def parse_diagnose(overrides: Sequence[str] = ()) -> DiagnoseConfig:
+    """Build a validated :class:`DiagnoseConfig` from ``key=value`` strings."""
+    cfg = OmegaConf.to_object(_build(DiagnoseConfig, overrides))
+    assert isinstance(cfg, DiagnoseConfig)
+    _validate_problem(cfg.problem)
+    _validate_device(cfg.device)
+    if cfg.steps < 1:
+        raise ConfigError(f"steps must be >= 1, got {cfg.steps}")
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str]) -> SweepConfig:
+    """Read a config saved by a sweep (``<run>/config.yaml``) back, validated."""
+    node = OmegaConf.merge(OmegaConf.structured(SweepConfig), OmegaConf.load(path))
+    cfg = OmegaConf.to_object(node)
+    assert isinstance(cfg, SweepConfig)
+    validate(cfg)
+    return cfg
+
+
+def to_yaml(cfg: SweepConfig) -> str:
+    """The config as YAML (what a run folder stores)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+# ---------------------------------------------------------------------------- validation
+def solver_kinds() -> dict[str, str]:
+    """``{method: kind}`` for every registered solver (kind: gradient/evolutionary/...)."""
+    from dse.solvers import list_solvers
+
+    listed = list_solvers()
+    if isinstance(listed, dict):
+        return {str(k): str(v) for k, v in listed.items()}
+    if hasattr(listed, "to_dict") and hasattr(listed, "columns"):  # a DataFrame
+        cols = list(listed.columns)
+        name_col = "name" if "name" in cols else cols[0]
+        kind_col = "kind" if "kind" in cols else cols[-1]
+        return dict(zip(listed[name_col].astype(str), listed[kind_col].astype(str),
+                        strict=True))
+    out: dict[str, str] = {}
+    for item in listed:
+        if isinstance(item, str):
+            out[item] = ""
+        elif isinstance(item, dict):
+            out[str(item["name"])] = str(item.get("kind", ""))
+        elif isinstance(item, tuple | list):
+            out[str(item[0])] = str(item[1]) if len(item) > 1 else ""
+        else:
+            out[str(item.name)] = str(getattr(item, "kind", ""))
+    return out
+
+
+def method_parameters(method: str) -> dict[str, Any]:
+    """Defaults of a method's parameters (from ``dse.solvers.solver_parameters``)."""
+    from dse.solvers import solver_parameters
+
+    return dict(solver_parameters(method))
+
+
+def _validate_problem(pc: ProblemConfig) -> None:
+    from dse.problem import PROBLEMS, list_problems
+
+    names = list_problems()
+    if pc.name not in PROBLEMS:
+        raise ConfigError(f"unknown problem {pc.name!r}; valid problems: {', '.join(names)}")
+    pc.name = PROBLEMS.canonical(pc.name)
+    accepted = PROBLEMS.parameters(pc.name)
+    unknown = sorted(set(pc.params) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {', '.join(unknown)} of problem {pc.name!r}; "
+            f"valid: {', '.join(accepted) or '(none)'}"
+        )
+
+
+def _validate_device(device: str) -> None:
+    base = device.split(":", 1)[0]
+    if base not in _DEVICES or (":" in device and not device.split(":", 1)[1].isdigit()):
+        raise ConfigError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N")
+
+
+def validate(cfg: SweepConfig) -> None:
+    """Check names and parameters against the registries (raises :class:`ConfigError`)."""
+    _validate_problem(cfg.problem)
+    _validate_device(cfg.device)
+    kinds = solver_kinds()
+    methods = cfg.methods if cfg.methods is not None else []
+    for m in methods:
+        if m not in kinds:
+            raise ConfigError(f"unknown method {m!r}; valid methods: {', '.join(sorted(kinds))}")
+    if cfg.methods is not None and not cfg.methods:
+        raise ConfigError("methods is empty; give at least one, e.g. methods=[nsga2]")
+    if len(set(methods)) != len(methods):
+        raise ConfigError(f"methods listed twice: {methods}")
+    if not cfg.seeds:
+        raise ConfigError("seeds is empty; give at least one, e.g. seeds=[0]")
+    if any(s < 0 for s in cfg.seeds) or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ConfigError(f"seeds must be distinct non-negative integers, got {cfg.seeds}")
+    if cfg.solver.budget is not None and cfg.solver.budget < 1:
+        raise ConfigError(f"solver.budget must be >= 1, got {cfg.solver.budget}")
+    if cfg.executor.name not in _EXECUTORS:
+        raise ConfigError(
+            f"unknown executor {cfg.executor.name!r}; valid: {', '.join(_EXECUTORS)}"
+        )
+    if cfg.executor.n_workers < 1 or cfg.executor.threads_per_worker < 1:
+        raise ConfigError("executor.n_workers and executor.threads_per_worker must be >= 1")
+    if not cfg.ref_offset > 0:
+        raise ConfigError(f"ref_offset must be > 0, got {cfg.ref_offset}")
+    selected = methods or list(problem_defaults(cfg.problem.name).methods)
+    for m, params in cfg.solver.methods.items():
+        if m not in kinds:
+            raise ConfigError(
+                f"solver.{m}: unknown method {m!r}; valid methods: {', '.join(sorted(kinds))}"
+            )
+        if not isinstance(params, dict):
+            raise ConfigError(f"solver.{m} needs a parameter: solver.{m}.<param>=value")
+        accepted = method_parameters(m)
+        unknown = sorted(set(params) - set(accepted) - {"budget"})
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {', '.join(unknown)} of method {m!r}; "
+                f"valid: {', '.join(sorted(accepted)) or '(none)'}"
+            )
+    for p in cfg.solver.params:
+        if p in kinds:
+            raise ConfigError(f"solver.{p} needs a parameter: solver.{p}.<param>=value")
+        if not any(p in method_parameters(m) for m in selected if m in kinds):
+            valid = sorted({q for m in selected if m in kinds for q in method_parameters(m)})
+            raise ConfigError(
+                f"solver.{p}: no selected method ({', '.join(selected)}) takes {p!r}; "
+                f"valid: budget, {', '.join(valid)}"
+            )
+
+
+# ---------------------------------------------------------------------------- resolving
+@dataclass(frozen=True)
+class ResolvedSweep:
+    """The concrete sweep: methods, and per method the budget and parameters to pass."""
+
+    problem: str
+    problem_params: dict[str, Any]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    budgets: dict[str, int | None]
+    method_params: dict[str, dict[str, Any]]
+
+
+def resolve(cfg: SweepConfig) -> ResolvedSweep:
+    """Fill the open choices of ``cfg`` from the problem's defaults.
+
+    Shared ``solver.<param>`` values go to the methods that accept them; a method's own
+    ``solver.<method>.<param>`` wins over a shared value, and ``solver.<method>.budget``
+    over ``solver.budget``.
+    """
+    defaults = problem_defaults(cfg.problem.name)
+    kinds = solver_kinds()
+    methods = tuple(cfg.methods) if cfg.methods else tuple(
+        m for m in defaults.methods if m in kinds
+    )
+    if not methods:
+        raise ConfigError(
+            f"none of the default methods {list(defaults.methods)} of problem "
+            f"{cfg.problem.name!r} is registered; pass methods=[...] from: "
+            f"{', '.join(sorted(kinds))}"
+        )
+    default_budget = defaults.quick_budget if quick_mode() else defaults.budget
+    budgets: dict[str, int | None] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        accepted = method_parameters(m)
+        own = dict(cfg.solver.methods.get(m, {}))
+        budget = own.pop("budget", cfg.solver.budget)
+        budgets[m] = int(budget) if budget is not None else default_budget
+        shared = {k: v for k, v in cfg.solver.params.items() if k in accepted}
+        params[m] = {**shared, **own}
+    return ResolvedSweep(
+        problem=cfg.problem.name,
+        problem_params=dict(cfg.problem.params),
+        methods=methods,
+        seeds=tuple(int(s) for s in cfg.seeds),
+        budgets=budgets,
+        method_params=params,
+    )
+
+
+def config_hash(cfg: SweepConfig) -> str:
+    """Short stable hash of what determines the results (not device, executor, output)."""
+    rs = resolve(cfg)
+    ident = {
+        "problem": rs.problem,
+        "problem_params": rs.problem_params,
+        "methods": list(rs.methods),
+        "seeds": list(rs.seeds),
+        "budgets": rs.budgets,
+        "method_params": rs.method_params,
+    }
+    text = json.dumps(ident, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+# ---------------------------------------------------------------------------- help
+def config_help(schema: type = SweepConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(key, default, help)`` for every documented key of ``schema``, nested keys
+    flattened with dots."""
+    rows: list[tuple[str, str, str]] = []
+    instance = schema()
+    for f in fields(schema):
+        value = getattr(instance, f.name)
+        key = prefix + f.name
+        if f.name in ("params", "methods") and isinstance(value, dict):
+            rows.append((prefix + "<param>" if f.name == "params" else
+                         prefix + "<method>.<param>", "", f.metadata.get("help", "")))
+            continue
+        if hasattr(value, "__dataclass_fields__"):
+            rows.append((key, "", f.metadata.get("help", "")))
+            rows += config_help(type(value), key + ".")
+            continue
+        shown = "null" if value is None else json.dumps(value)
+        rows.append((key, shown, f.metadata.get("help", "")))
+    return rows
+
+
+# ---------------------------------------------------------------------------- listings
+def _shown(value: Any) -> str:
+    import inspect
+
+    if value is inspect.Parameter.empty:
+        return "(required)"
+    return "null" if value is None else repr(value)
+
+
+def describe_problems() -> list[tuple[str, str, str]]:
+    """``(name, description, "param=default, ...")`` for every registered problem."""
+    from dse.problem import PROBLEMS, list_problems
+
+    rows = []
+    for name in list_problems():
+        params = ", ".join(f"{k}={_shown(v)}" for k, v in PROBLEMS.parameters(name).items())
+        rows.append((name, PROBLEMS.describe(name), params))
+    return rows
+
+
+def describe_methods() -> list[tuple[str, str, str]]:
+    """``(name, kind, "param=default, ...")`` for every registered solver."""
+    rows = []
+    for name, kind in sorted(solver_kinds().items()):
+        params = ", ".join(f"{k}={_shown(v)}" for k, v in method_parameters(name).items())
+        rows.append((name, kind, params))
+    return rows

@@ -1,0 +1,429 @@
+"""Quality indicators of approximation sets (minimisation everywhere).
+
+Every report in this project measures fronts with these functions, so that two solvers are
+compared by the same rule. All are pure: inputs (numpy arrays, array-likes or torch tensors of
+shape ``(N, M)``) are never modified, a torch input is converted to a float64 numpy array once,
+and the result is a Python ``float``. The exception is :func:`hypervolume_torch_2d`, which stays
+in torch (batched, differentiable) for gradient-based methods.
+
+Edge cases (each tested)
+------------------------
+* Empty approximation set ``F``: hypervolume ``0.0``; IGD, IGD+, GD and additive epsilon
+  ``inf`` (nothing approximates the reference front: the worst value, where moocore returns
+  ``0.0`` for IGD). An empty reference front is a :class:`ValueError`.
+* A row with a NaN: :class:`ValueError` naming the rows, or ``nan="drop"`` to ignore them.
+* A reference point that no point strictly dominates: hypervolume ``0.0`` and a
+  :class:`ReferencePointWarning` (it usually means a wrongly chosen reference point).
+* Mismatched numbers of objectives: :class:`ValueError` naming both shapes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import moocore
+import numpy as np
+import torch
+from torch import Tensor
+
+from dse.pareto import NanPolicy, as_points, check_nan_policy, nan_rows, raise_nan_rows
+
+__all__ = [
+    "ReferencePointWarning",
+    "epsilon_additive",
+    "gd",
+    "hypervolume",
+    "hypervolume_ratio",
+    "hypervolume_torch_2d",
+    "ideal_nadir",
+    "igd",
+    "igd_plus",
+    "normalize",
+    "reference_point",
+    "spacing",
+]
+
+# Bound on the elements of one (rows x reference points) distance block, so that IGD-type
+# indicators of large sets do not allocate N * R * M floats at once.
+_BLOCK_ELEMENTS = 2**22
+
+
+class ReferencePointWarning(UserWarning):
+    """The hypervolume reference point is not strictly dominated by any point of the set."""
+
+
+# --------------------------------------------------------------------------------------
+# Input handling
+# --------------------------------------------------------------------------------------
+def _points(F: object, name: str, nan: str) -> np.ndarray:
+    """``(N, M)`` float64 numpy copy-free view (one conversion for torch), NaN rows handled."""
+    check_nan_policy(nan)
+    F = as_points(F, name)
+    if F.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, M), got shape {tuple(F.shape)}")
+    if isinstance(F, Tensor):
+        F = F.detach().cpu().numpy()
+    F = np.asarray(F, dtype=np.float64)
+    bad = nan_rows(F)
+    if bad.any():
+        if nan == "raise":
+            raise_nan_rows(bad, name)
+        F = F[~bad]
+    return F
+
+
+def _vector(v: object, name: str, m: int | None = None) -> np.ndarray:
+    """A finite float64 vector of length ``m`` (when given)."""
+    if isinstance(v, Tensor):
+        v = v.detach().cpu().numpy()
+    v = np.asarray(v, dtype=np.float64)
+    if v.ndim != 1 or (m is not None and v.shape[0] != m):
+        want = f"({m},)" if m is not None else "(M,)"
+        raise ValueError(f"{name} must have shape {want}, got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be finite, got {v.tolist()}")
+    return v
+
+
+def _pair(F: object, ref_front: object, nan: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate an approximation set and a non-empty reference front with equal ``M``."""
+    A = _points(F, "F", nan)
+    R = _points(ref_front, "ref_front", nan)
+    if A.shape[1] != R.shape[1]:
+        raise ValueError(
+            f"F and ref_front must have the same number of objectives (columns), got shapes "
+            f"{A.shape} and {R.shape}"
+        )
+    if R.shape[0] == 0:
+        raise ValueError(f"ref_front must hold at least one point, got shape {R.shape}")
+    return A, R
+
+
+def _min_over_F(A: np.ndarray, R: np.ndarray, dist) -> np.ndarray:
+    """For each row ``r`` of ``R``: ``min_a dist(a - r)`` over rows ``a`` of ``A``, chunked.
+
+    ``dist`` maps differences ``(C, NA, M)`` to ``(C, NA)``.
+    """
+    out = np.empty(R.shape[0])
+    chunk = max(1, _BLOCK_ELEMENTS // max(1, A.shape[0] * A.shape[1]))
+    for s in range(0, R.shape[0], chunk):
+        diff = A[None, :, :] - R[s:s + chunk, None, :]
+        out[s:s + chunk] = dist(diff).min(axis=1)
+    return out
+
+
+def _euclid(diff: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("...k,...k->...", diff, diff))
+
+
+# --------------------------------------------------------------------------------------
+# Hypervolume
+# --------------------------------------------------------------------------------------
+def hypervolume(F: object, ref: object, *, nan: NanPolicy = "raise") -> float:
+    """Exact hypervolume dominated by ``F`` and bounded by ``ref`` (minimisation), via moocore.
+
+    Parameters
+    ----------
+    F
+        Points, shape ``(N, M)``; numpy, array-like or torch (converted once).
+    ref
+        Reference point, shape ``(M,)``, finite. Use :func:`reference_point` for the
+        project's rule.
+    nan
+        ``"raise"`` (default) or ``"drop"`` rows holding a NaN.
+
+    Returns
+    -------
+    The Lebesgue measure of ``{y : exists f in F, f <= y <= ref}``. Points that do not
+    strictly dominate ``ref`` (``f < ref`` in every objective) contribute nothing. An empty
+    set gives ``0.0``; a non-empty set with no point strictly dominating ``ref`` gives ``0.0``
+    and a :class:`ReferencePointWarning`. With one objective it is ``ref - min(F)``.
+
+    Raises
+    ------
+    ValueError
+        ``ref`` not of shape ``(M,)`` (the message names both shapes) or not finite; NaN rows
+        with ``nan="raise"``.
+    """
+    P = _points(F, "F", nan)
+    r = _vector(ref, "ref", P.shape[1])
+    inside = np.all(P < r, axis=1)
+    if not inside.any():
+        if P.shape[0]:
+            warnings.warn(
+                f"no point of F (shape {P.shape}) strictly dominates the reference point "
+                f"{r.tolist()}: hypervolume is 0.0; check the reference point",
+                ReferencePointWarning,
+                stacklevel=2,
+            )
+        return 0.0
+    return float(moocore.hypervolume(P[inside], ref=r))
+
+
+def hypervolume_torch_2d(F: Tensor, ref: Tensor | object) -> Tensor:
+    """Differentiable hypervolume of two-objective point sets, batched over leading dims.
+
+    Sort the points by the first objective after clamping them to the reference box; the
+    dominated region is then a staircase whose step ``i`` spans ``[f1_(i), f1_(i+1))`` (with
+    ``f1_(N) = ref_1``) at height ``ref_2 - min_{j <= i} f2_(j)``. Summing these rectangles
+    is exact, handles dominated points (they do not lower the running minimum) and points
+    outside the box (clamping gives them zero width or height), and is differentiable almost
+    everywhere: the gradient moves each non-dominated point's corners, and is zero for
+    dominated points.
+
+    Parameters
+    ----------
+    F
+        Tensor of shape ``(..., N, 2)``; floating dtype.
+    ref
+        Reference point(s), shape ``(2,)`` or broadcastable to ``(..., 2)``; a tensor (may
+        require grad) or anything ``torch.as_tensor`` accepts.
+
+    Returns
+    -------
+    Tensor of shape ``(...)`` on ``F``'s device and dtype. An empty set gives 0. A set with a
+    NaN gives NaN (for that batch member only; no host synchronisation), so a NaN is never
+    silently hidden; use :func:`hypervolume` for a checked scalar.
+    """
+    if not isinstance(F, Tensor):
+        raise TypeError(f"hypervolume_torch_2d takes a torch tensor, got {type(F).__name__}")
+    if not F.is_floating_point():
+        raise TypeError(f"F must have a floating dtype, got {F.dtype}")
+    if F.ndim < 2 or F.shape[-1] != 2:
+        raise ValueError(
+            f"F must have shape (..., N, 2) (two objectives), got shape {tuple(F.shape)}"
+        )
+    r = torch.as_tensor(ref, dtype=F.dtype, device=F.device)
+    if r.ndim == 0 or r.shape[-1] != 2:
+        raise ValueError(f"ref must have shape (2,) or (..., 2), got shape {tuple(r.shape)}")
+    lead = torch.broadcast_shapes(F.shape[:-2], r.shape[:-1])
+    F = F.expand(*lead, *F.shape[-2:])
+    r = r.expand(*lead, 2)
+    if F.shape[-2] == 0:
+        return F.new_zeros(lead) + 0.0 * r.sum(dim=-1)  # keeps ref in the graph
+    C = torch.minimum(F, r[..., None, :])
+    order = torch.argsort(C[..., 0], dim=-1)
+    x = torch.gather(C[..., 0], -1, order)
+    y = torch.gather(C[..., 1], -1, order)
+    height = r[..., 1:2] - torch.cummin(y, dim=-1).values
+    width = torch.diff(x, dim=-1, append=r[..., 0:1])
+    hv = (width * height).sum(dim=-1)
+    has_nan = torch.isnan(F).any(dim=-1).any(dim=-1)
+    return torch.where(has_nan, torch.nan, hv)
+
+
+# --------------------------------------------------------------------------------------
+# Distance-based indicators
+# --------------------------------------------------------------------------------------
+def igd(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
+    """Inverted generational distance: mean over the reference front of the Euclidean
+    distance to the nearest point of ``F`` (``IGD_1``, as moocore and pymoo). Lower is better;
+    ``inf`` for an empty ``F``."""
+    A, R = _pair(F, ref_front, nan)
+    if A.shape[0] == 0:
+        return float("inf")
+    return float(_min_over_F(A, R, _euclid).mean())
+
+
+def igd_plus(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
+    """IGD+ (Ishibuchi et al. 2015): as :func:`igd` with the distance from reference point
+    ``z`` to ``a`` counting only the objectives where ``a`` is worse,
+    ``sqrt(sum_k max(a_k - z_k, 0)^2)``; weakly Pareto compliant. ``inf`` for an empty ``F``."""
+    A, R = _pair(F, ref_front, nan)
+    if A.shape[0] == 0:
+        return float("inf")
+    return float(_min_over_F(A, R, lambda d: _euclid(np.maximum(d, 0.0))).mean())
+
+
+def gd(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
+    """Generational distance: mean over ``F`` of the Euclidean distance to the nearest
+    reference point (``GD_1``, as pymoo's ``GD``). ``inf`` for an empty ``F``."""
+    A, R = _pair(F, ref_front, nan)
+    if A.shape[0] == 0:
+        return float("inf")
+    return float(_min_over_F(R, A, _euclid).mean())
+
+
+def epsilon_additive(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
+    """Additive epsilon indicator: the smallest ``eps`` such that every reference point is
+    weakly dominated by some point of ``F`` shifted by ``-eps``,
+    ``max_z min_a max_k (a_k - z_k)``. ``<= 0`` iff ``F`` weakly dominates the reference front.
+    ``inf`` for an empty ``F``."""
+    A, R = _pair(F, ref_front, nan)
+    if A.shape[0] == 0:
+        return float("inf")
+    return float(_min_over_F(A, R, lambda d: d.max(axis=-1)).max())
+
+
+def spacing(F: object, *, ddof: int = 1, nan: NanPolicy = "raise") -> float:
+    """Schott's spacing: spread of the nearest-neighbour distances of ``F``.
+
+    ``d_i = min_{j != i} sum_k |f_ik - f_jk|`` (Manhattan) and
+    ``S = sqrt(sum_i (d_i - mean(d))^2 / (N - ddof))``. Zero for evenly spaced points.
+
+    Parameters
+    ----------
+    ddof
+        ``1`` (default): Schott's original ``N - 1``; ``0``: pymoo's ``SpacingIndicator``.
+
+    Returns
+    -------
+    ``0.0`` for a single point (no spread to measure, by convention).
+
+    Raises
+    ------
+    ValueError
+        Empty ``F`` (spacing is undefined), or ``ddof`` not 0 or 1.
+    """
+    if ddof not in (0, 1):
+        raise ValueError(f"ddof must be 0 or 1, got {ddof}")
+    A = _points(F, "F", nan)
+    if A.shape[0] == 0:
+        raise ValueError(f"spacing needs at least one point, got shape {A.shape}")
+    if A.shape[0] == 1:
+        return 0.0
+    d = np.empty(A.shape[0])
+    chunk = max(1, _BLOCK_ELEMENTS // (A.shape[0] * A.shape[1]))
+    for s in range(0, A.shape[0], chunk):
+        D = np.abs(A[None, :, :] - A[s:s + chunk, None, :]).sum(axis=-1)
+        idx = np.arange(s, min(s + chunk, A.shape[0]))
+        D[idx - s, idx] = np.inf  # exclude the point itself (but not its duplicates)
+        d[s:s + chunk] = D.min(axis=1)
+    return float(np.sqrt(np.sum((d - d.mean()) ** 2) / (A.shape[0] - ddof)))
+
+
+# --------------------------------------------------------------------------------------
+# Normalisation, reference point, hypervolume ratio
+# --------------------------------------------------------------------------------------
+def ideal_nadir(F: object, *, nan: NanPolicy = "raise") -> tuple[np.ndarray, np.ndarray]:
+    """Ideal (column minima) and nadir (column maxima of the non-dominated rows) of ``F``.
+
+    The nadir is taken over the non-dominated rows only, so dominated outliers do not stretch
+    it. Raises :class:`ValueError` for an empty set.
+    """
+    from dse.pareto import nondominated  # local import: keeps the module graph one-way
+
+    A = _points(F, "F", nan)
+    if A.shape[0] == 0:
+        raise ValueError(f"ideal/nadir of an empty set are undefined, got shape {A.shape}")
+    front = A[nondominated(A)]
+    return A.min(axis=0), front.max(axis=0)
+
+
+def normalize(F: object, ideal: object, nadir: object) -> np.ndarray | Tensor:
+    """Map objectives affinely so that ``ideal -> 0`` and ``nadir -> 1``: ``(F - ideal) /
+    (nadir - ideal)``.
+
+    An objective with a degenerate range (``nadir == ideal``) is only shifted (divided by 1),
+    so it becomes 0 at the ideal instead of a division by zero. torch in -> torch out (same
+    device and dtype, differentiable); otherwise numpy float64. Any leading shape ``(..., M)``.
+
+    Raises
+    ------
+    ValueError
+        Shapes of ``ideal``/``nadir`` not ``(M,)``, or ``nadir < ideal`` somewhere.
+    """
+    F = as_points(F, "F", min_ndim=1)
+    m = F.shape[-1]
+    lo, hi = _vector(ideal, "ideal", m), _vector(nadir, "nadir", m)
+    if np.any(hi < lo):
+        raise ValueError(f"nadir must be >= ideal in every objective, got ideal={lo.tolist()} "
+                         f"nadir={hi.tolist()}")
+    width = np.where(hi > lo, hi - lo, 1.0)
+    if isinstance(F, Tensor):
+        dtype = F.dtype if F.is_floating_point() else torch.get_default_dtype()
+        lo_t = torch.as_tensor(lo, dtype=dtype, device=F.device)
+        w_t = torch.as_tensor(width, dtype=dtype, device=F.device)
+        return (F.to(dtype) - lo_t) / w_t
+    return (np.asarray(F, dtype=np.float64) - lo) / width
+
+
+def reference_point(ideal: object, nadir: object, offset: float = 0.1) -> np.ndarray:
+    """THE hypervolume reference point used by every report: ``nadir + offset * (nadir - ideal)``.
+
+    Why this rule:
+
+    * Using the nadir itself would give the extreme points of a front zero contribution (they
+      do not strictly dominate it), so the spread of a front would go unrewarded. Moving the
+      reference point beyond the nadir makes the extremes count.
+    * The offset is a fixed fraction of each objective's range, so the rule is invariant to
+      rescaling an objective: normalising objectives to ``[0, 1]`` by ideal/nadir and then
+      applying the rule gives the same point ``(1 + offset, ..., 1 + offset)``. ``offset=0.1``
+      (i.e. ``1.1`` in normalised space) is the common choice in the literature (see
+      Ishibuchi et al., "How to specify a reference point in hypervolume calculation for fair
+      performance comparison", Evol. Comput. 2018, who recommend ``1 + 1/H``, about 1.1 for
+      typical population sizes).
+    * ``ideal``/``nadir`` should come from the reference (true) front when one is known, or
+      from the union of all compared sets, never from each set separately, so that every set
+      is measured in the same box.
+
+    A degenerate range (``nadir == ideal`` in some objective) would leave no room in that
+    objective; it is replaced by ``max(|nadir|, 1)`` so the reference point is still strictly
+    worse than the nadir.
+
+    Parameters
+    ----------
+    ideal, nadir
+        Finite vectors of shape ``(M,)`` with ``nadir >= ideal``.
+    offset
+        Positive fraction of the range.
+
+    Returns
+    -------
+    numpy float64 array of shape ``(M,)``.
+    """
+    lo = _vector(ideal, "ideal")
+    hi = _vector(nadir, "nadir", lo.shape[0])
+    if not offset > 0:
+        raise ValueError(f"offset must be > 0, got {offset}")
+    if np.any(hi < lo):
+        raise ValueError(f"nadir must be >= ideal in every objective, got ideal={lo.tolist()} "
+                         f"nadir={hi.tolist()}")
+    width = np.where(hi > lo, hi - lo, np.maximum(np.abs(hi), 1.0))
+    return hi + offset * width
+
+
+def hypervolume_ratio(
+    F: object,
+    ref_front: object,
+    ref: object | None = None,
+    *,
+    offset: float = 0.1,
+    nan: NanPolicy = "raise",
+) -> float:
+    """``HV(F) / HV(ref_front)`` with one reference point for both.
+
+    Parameters
+    ----------
+    F
+        Approximation set, shape ``(N, M)``.
+    ref_front
+        Reference (e.g. true) front, shape ``(R, M)``, non-empty.
+    ref
+        Reference point; default :func:`reference_point` on the ideal and nadir of
+        ``ref_front`` with ``offset``.
+
+    Returns
+    -------
+    A ratio in ``[0, 1]`` when ``ref_front`` is the true front; it can exceed 1 when
+    ``ref_front`` is a finite sample of the front and ``F`` fills its gaps. Points of ``F``
+    beyond ``ref`` contribute nothing (no warning is raised for them here).
+
+    Raises
+    ------
+    ValueError
+        Shapes mismatch, empty ``ref_front``, or ``HV(ref_front) == 0`` for the given ``ref``.
+    """
+    A, R = _pair(F, ref_front, nan)
+    if ref is None:
+        lo, hi = ideal_nadir(R)
+        r = reference_point(lo, hi, offset)
+    else:
+        r = _vector(ref, "ref", R.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReferencePointWarning)
+        denom = hypervolume(R, r)
+        if denom <= 0:
+            raise ValueError(f"the reference front has zero hypervolume for ref={r.tolist()}; "
+                             "choose a reference point that it dominates")
+        return hypervolume(A, r) / denom

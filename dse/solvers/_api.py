@@ -1,0 +1,159 @@
+"""The one entry point: ``solve(problem, method, budget=..., seed=..., device=...)``.
+
+Every solver, gradient or evolutionary, is a function registered in :data:`SOLVERS` with
+its kind and its parameter defaults, takes a :class:`~dse.problem.Problem`, a budget of
+objective evaluations, a seed and a device, and returns a :class:`~dse.result.Result`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from dse.problem import Problem, get_problem
+from dse.registry import Registry, UnknownNameError
+from dse.result import Result
+
+__all__ = [
+    "SOLVERS",
+    "list_solvers",
+    "register_solver",
+    "resolve_device",
+    "solve",
+    "solver_parameters",
+]
+
+#: Every solver by name; entries are functions ``f(problem, *, budget, seed, device, **params)``.
+SOLVERS: Registry[Callable[..., Result]] = Registry("solver")
+
+_KINDS: dict[str, str] = {}
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def register_solver(
+    name: str,
+    fn: Callable[..., Result],
+    *,
+    kind: str,
+    defaults: dict[str, Any],
+    description: str = "",
+) -> None:
+    """Add a solver; ``defaults`` are its keyword parameters (what ``solve`` accepts)."""
+    if kind not in ("gradient", "evolutionary"):
+        raise ValueError(f"kind must be 'gradient' or 'evolutionary', got {kind!r}")
+    SOLVERS.register(name, fn, description=description)
+    key = SOLVERS.canonical(name)
+    _KINDS[key] = kind
+    _DEFAULTS[key] = dict(defaults)
+
+
+def solver_parameters(name: str) -> dict[str, Any]:
+    """Keyword parameters of solver ``name`` and their defaults (a fresh copy)."""
+    return copy.deepcopy(_DEFAULTS[SOLVERS.canonical(name)])
+
+
+def list_solvers(kind: str | None = None) -> list[dict[str, Any]]:
+    """One dict per solver: ``name``, ``kind``, ``description``, ``parameters`` (defaults).
+
+    Parameters
+    ----------
+    kind
+        ``"gradient"`` or ``"evolutionary"`` to list only that kind; ``None`` for all.
+    """
+    if kind not in (None, "gradient", "evolutionary"):
+        raise ValueError(f"kind must be None, 'gradient' or 'evolutionary', got {kind!r}")
+    return [
+        {
+            "name": name,
+            "kind": _KINDS[name],
+            "description": SOLVERS.describe(name),
+            "parameters": solver_parameters(name),
+        }
+        for name in SOLVERS.names()
+        if kind is None or _KINDS[name] == kind
+    ]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when present, else CPU; anything else as ``torch.device``."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but CUDA is not available")
+    return dev
+
+
+def solve(
+    problem: Problem | str,
+    method: str,
+    *,
+    budget: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    **params: Any,
+) -> Result:
+    """Solve ``problem`` with solver ``method`` and return one :class:`Result`.
+
+    Parameters
+    ----------
+    problem
+        A :class:`~dse.problem.Problem` or a problem registry name (built with defaults).
+    method
+        A solver name from :func:`list_solvers`.
+    budget
+        Number of objective evaluations the run may use (one design's objective vector is
+        one evaluation; gradient evaluations are counted apart). ``None`` uses the method's
+        default: gradient sweeps ``n_points * max_steps`` (plus the exact checkpoint
+        evaluations for mixed problems); evolutionary methods ``pop_size * 100``.
+    seed
+        Seed of every random choice of the run; same seed and parameters, same front.
+    device
+        Torch device for gradient sweeps (``"auto"``: CUDA when present). Evolutionary
+        solvers evaluate on the CPU.
+    **params
+        Method parameters; see :func:`solver_parameters`.
+
+    Raises
+    ------
+    ValueError
+        Unknown method or parameter (the message lists the valid ones), a budget too small
+        for the method (the message gives the minimum), a problem without gradients given
+        to a gradient method.
+    """
+    if isinstance(problem, str):
+        problem = get_problem(problem)
+    if not isinstance(problem, Problem):
+        raise TypeError(
+            f"problem must be a dse.Problem or a registry name, got {type(problem).__name__}"
+        )
+    try:
+        key = SOLVERS.canonical(method)
+    except UnknownNameError:
+        raise
+    accepted = _DEFAULTS[key]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)} for solver {key!r}; "
+            f"accepted: {', '.join(sorted(accepted)) or '(none)'}"
+        )
+    if budget is not None:
+        if isinstance(budget, bool) or int(budget) != budget or budget < 1:
+            raise ValueError(f"budget must be a positive integer or None, got {budget!r}")
+        budget = int(budget)
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    result = SOLVERS.get(key)(problem, budget=budget, seed=int(seed), device=dev, **params)
+    result.method = key
+    result.wall_time = time.perf_counter() - t0
+    return result

@@ -1,0 +1,531 @@
+"""Batched gradient Pareto sweeps: B subproblems optimised as one tensor program.
+
+A sweep holds B relaxed designs ``z`` of shape ``(B, n_relaxed)``, one per preference
+vector (or random start), and moves all of them at once:
+
+1. one batched forward ``F, G = problem.evaluate_relaxed(z)`` of shape ``(B, K)``;
+2. objectives normalised, ``Fn = (F - ideal) / (nadir - ideal)``, with the ideal the
+   running minimum of everything evaluated and the nadir re-estimated every
+   ``check_every`` steps as the maximum over the current designs (the first batch gives
+   the first estimate), so that objective scales do not decide which point a preference
+   reaches; relaxed constraint values add the penalty ``penalty * sum(relu(G))`` to every
+   normalised objective;
+3. a direction ``d`` of shape ``(B, n_relaxed)``:
+
+   - scalarised methods (``weighted_sum``, ``chebyshev``) need the gradient of one scalar
+     per row: one backward pass of ``loss.sum()`` (rows are independent, so the gradient of
+     the sum is each row's own gradient);
+   - Jacobian methods (``mgda``, ``cagrad``, ``epo``, ``gradient``) need ``J`` of shape
+     ``(B, K, n_relaxed)``: K backward passes of the same batched graph (one per
+     objective, ``grad(Fn[:, k].sum(), z)``), so one step costs one forward and K backward
+     passes whatever B is; the weights come from :mod:`dse.gradient` applied to the
+     batched Gramian ``J J^T`` of shape ``(B, K, K)``;
+4. an Adam (default) or SGD step with per-coordinate learning rate ``lr * (upper - lower)``
+   (so ``lr`` is a fraction of the box), decayed by ``lr_decay`` per step, followed by
+   projection onto the box (clamp);
+5. every ``check_every`` steps, rows whose normalised objectives moved less than ``ftol``
+   since the previous check are stationary: they are frozen and dropped from the batch
+   (their evaluations stop being counted). Only these checks synchronise with the host.
+
+Preferences
+-----------
+Preference vectors ``d`` lie on the simplex (Das-Dennis or uniform random). For
+``weighted_sum`` and ``cagrad`` they are *weights* (importance of each objective; floored at
+``weight_floor`` so corner vectors reach Pareto-optimal rather than weakly optimal points).
+For ``chebyshev`` and ``epo`` they are *ray directions* in normalised objective space: the
+target point satisfies ``Fn - utopia ∝ d`` (the "WS transformation" of MOEA/D), which is
+achieved with Tchebycheff weights / EPO preference ``r ∝ 1 / d``; evenly spread rays give
+evenly spread points on any front shape.
+
+Jacobian methods apply a preference to any weighting of the registry by scaling the task
+gradients: the weighting sees ``D G D`` and losses ``r * l`` with ``D = diag(r)``, and the
+direction is ``sum_k w_k r_k grad(Fn_k)``. With CAGrad this makes the preference-weighted
+gradient the base direction; with EPO (uniform preference on the scaled tasks) the
+fixed point is the ray ``r_1 l_1 = ... = r_K l_K``; ``mgda`` uses no scaling (multi-start).
+
+Counting
+--------
+Each design evaluated in a step costs one objective evaluation and one gradient evaluation
+(a relaxed evaluation counts like an exact one). Checkpoints record the exact evaluation
+of the current designs: for problems whose relaxation *is* the exact problem (all-real
+variables, default relaxation and repair) the step's own evaluation is exact and is reused,
+so checkpoints and the final designs cost nothing extra; for mixed problems every
+checkpoint and the final result decode, repair and evaluate exactly, B evaluations each.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dse.problem import Problem
+from dse.solvers._api import register_solver
+from dse.solvers._history import RunRecorder
+from dse.solvers._preferences import preference_vectors
+
+__all__ = ["SweepSettings", "run_sweep"]
+
+_SCALARISED = ("weighted_sum", "chebyshev")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything that defines one sweep (validated by :func:`run_sweep`)."""
+
+    method: str
+    n_points: int = 100
+    preferences: Any = "das_dennis"
+    weighting: str | None = None
+    weighting_params: dict[str, Any] | None = None
+    preference_scaling: bool = True
+    optimizer: str = "adam"
+    lr: float = 0.1
+    lr_decay: float = 0.98
+    max_steps: int = 500
+    check_every: int = 10
+    ftol: float = 1e-4
+    checkpoint_every: int = 10
+    utopia: float = 0.01
+    smooth: float = 0.0
+    rho: float = 1e-3
+    weight_floor: float = 1e-3
+    penalty: float = 10.0
+    dtype: str = "float64"
+
+
+def exact_is_relaxed(problem: Problem) -> bool:
+    """True when a relaxed evaluation of an in-bounds ``z`` is the exact evaluation of ``z``."""
+    cls = type(problem)
+    return (
+        not problem.is_mixed
+        and cls._evaluate_relaxed is Problem._evaluate_relaxed
+        and cls.repair is Problem.repair
+    )
+
+
+def check_gradient_problem(problem: Problem, method: str) -> None:
+    """Raise a clear ``ValueError`` when ``problem`` offers no gradients."""
+    if not problem.has_relaxation or not getattr(problem, "differentiable", True):
+        raise ValueError(
+            f"method {method!r} needs gradients, but problem {problem.name!r} has "
+            "integer/categorical variables without a differentiable relaxation; use an "
+            "evolutionary method (nsga2, nsga3, moead, smsemoa, agemoea2, random)"
+        )
+
+
+def _initial_preferences(s: SweepSettings, n_obj: int, seed: int) -> np.ndarray:
+    if isinstance(s.preferences, str):
+        if s.method == "mgda":
+            # MGDA has no preference: it is a multi-start method; ones keep the code uniform.
+            return np.full((s.n_points, n_obj), 1.0 / n_obj)
+        return preference_vectors(s.preferences, s.n_points, n_obj, seed=seed)
+    P = np.asarray(s.preferences, dtype=float)
+    if P.ndim != 2 or P.shape[1] != n_obj or len(P) < 1:
+        raise ValueError(
+            f"preferences must be 'das_dennis', 'random' or an array of shape (B, {n_obj}), "
+            f"got shape {P.shape}"
+        )
+    if not np.isfinite(P).all() or (P < 0).any() or (P.sum(axis=1) <= 0).any():
+        raise ValueError("preference vectors need finite entries >= 0 and a positive sum")
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def _scaling(s: SweepSettings, P: Tensor) -> Tensor:
+    """Per-row task scaling ``r`` (B, K) applied to the Gramian and the losses."""
+    K = P.shape[-1]
+    if s.method in ("chebyshev", "epo"):
+        r = 1.0 / (P + 1e-4)
+        return r / r.sum(-1, keepdim=True) * K
+    if s.method == "mgda" or not s.preference_scaling:
+        return torch.ones_like(P)
+    w = P.clamp(min=s.weight_floor)
+    return w / w.sum(-1, keepdim=True) * K
+
+
+def _make_weighting(s: SweepSettings, K: int) -> Any:
+    if s.method == "epo" and K <= 5:
+        return lambda G, *, losses: epo_lp_weights(G, losses)
+    from dse.gradient import get_weighting
+
+    name = {"mgda": "mgda", "cagrad": "cagrad", "epo": "epo"}.get(s.method, s.weighting)
+    params = dict(s.weighting_params or {})
+    if name in ("epo", "chebyshev") and "preference" not in params:
+        # The row's own preference enters through the task scaling; on the scaled tasks the
+        # preference is uniform.
+        params["preference"] = [1.0 / K] * K
+    return get_weighting(name, **params)
+
+
+def _lp_vertices(A: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """Maximise ``c^T x`` over ``{x >= 0, sum x = 1, A x >= b}`` by vertex enumeration.
+
+    ``A`` is ``(..., m, K)`` (its rows include ``x >= 0``), ``b`` ``(..., m)``, ``c``
+    ``(..., K)``. Every vertex has ``K - 1`` active inequalities plus ``sum x = 1``; all
+    ``comb(m, K - 1)`` candidates are solved as one batched ``K x K`` system, infeasible
+    or singular ones discarded, and the best feasible one kept (the first on ties). Exact
+    and branch-free for the handful of objectives sweeps face (cost grows as
+    ``comb(2K + 1, K - 1)``).
+    """
+    K = A.shape[-1]
+    m = A.shape[-2]
+    combos = torch.tensor(
+        list(itertools.combinations(range(m), K - 1)), dtype=torch.long, device=A.device
+    ).reshape(-1, K - 1)
+    ones = torch.ones((*A.shape[:-2], combos.shape[0], 1, K), dtype=A.dtype, device=A.device)
+    M = torch.cat([A[..., combos, :], ones], dim=-2)  # (..., n_c, K, K)
+    rhs = torch.cat([b[..., combos], ones[..., 0, :1]], dim=-1)  # (..., n_c, K)
+    x, info = torch.linalg.solve_ex(M, rhs)
+    ok = (info == 0) & torch.isfinite(x).all(-1)
+    x = torch.where(ok[..., None], x, torch.zeros_like(x))
+    slack = torch.einsum("...mk,...ck->...cm", A, x) - b[..., None, :]
+    ok = ok & (slack >= -1e-9).all(-1)
+    value = torch.where(ok, torch.einsum("...k,...ck->...c", c, x), -torch.inf)
+    best = value.argmax(-1)
+    xb = torch.gather(x, -2, best[..., None, None].expand(*best.shape, 1, K)).squeeze(-2)
+    found = ok.any(-1, keepdim=True)
+    return torch.where(found, xb, torch.full_like(xb, 1.0 / K))
+
+
+def epo_lp_weights(G: Tensor, losses: Tensor, eps: float = 1e-4) -> Tensor:
+    """EPO weights (Mahapatra & Rajan, 2020) for a uniform preference, batched and exact.
+
+    Same linear programs as :class:`dse.gradient` 's ``epo`` weighting with preference
+    ``1/K`` (a row's own preference enters by scaling its tasks beforehand): with
+    ``l_hat = l / sum(l)``, ``mu = KL(l_hat || 1/K)``, ``a = log(K l_hat) - mu`` and
+    ``C = G / trace(G)``:
+
+    - balance mode (``mu > eps``): maximise ``(C a)^T w`` s.t. ``(C w)_j >= (C a)_j`` for
+      tasks with ``(C a)_j <= 0`` and ``(C w)_j >= 0`` for the largest loss (all tasks
+      ``>= 0`` when no ``(C a)_j > 0``);
+    - descent mode: maximise ``1^T C w`` s.t. ``C w >= 0`` and ``a^T C w >= min(max(C a), 0)``.
+
+    Solved by vertex enumeration (:func:`_lp_vertices`) instead of an interior-point
+    method: a few batched ``K x K`` solves, which is what makes the EPO sweep as fast as
+    the others.
+    """
+    K = G.shape[-1]
+    C = G.to(torch.float64)
+    tr = C.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    C = C / torch.where(tr > 0, tr, torch.ones_like(tr))
+    lv = losses.detach().to(torch.float64).clamp(min=torch.finfo(torch.float64).tiny)
+    l_hat = lv / lv.sum(-1, keepdim=True)
+    log_term = torch.log(l_hat * K)
+    mu = (l_hat * log_term).sum(-1, keepdim=True)
+    a = log_term - mu
+    Ca = (C @ a[..., None])[..., 0]
+    is_max = lv == lv.amax(-1, keepdim=True)
+    any_pos = (Ca > 0).any(-1, keepdim=True)
+    constrained = torch.where(any_pos, (Ca <= 0) | is_max, torch.ones_like(is_max))
+    rhs = torch.where(any_pos, torch.where(is_max, 0.0, Ca), 0.0)
+    eye = torch.eye(K, dtype=C.dtype, device=C.device).expand_as(C)
+    zero_row = torch.zeros_like(Ca)[..., None, :]
+    A_bal = torch.cat([eye, torch.where(constrained[..., None], C, 0.0), zero_row], dim=-2)
+    b_bal = torch.cat(
+        [torch.zeros_like(Ca), torch.where(constrained, rhs, -1.0), -torch.ones_like(Ca[..., :1])],
+        dim=-1,
+    )
+    A_dom = torch.cat([eye, C, Ca[..., None, :]], dim=-2)
+    b_dom = torch.cat(
+        [torch.zeros_like(Ca), torch.zeros_like(Ca), Ca.amax(-1, keepdim=True).clamp(max=0.0)],
+        dim=-1,
+    )
+    w = _lp_vertices(
+        torch.stack([A_bal, A_dom]), torch.stack([b_bal, b_dom]), torch.stack([Ca, C.sum(-1)])
+    )
+    w = torch.where(mu > eps, w[0], w[1]).clamp(min=0.0)
+    return (w / w.sum(-1, keepdim=True).clamp(min=1e-300)).to(G.dtype)
+
+
+class _Adam:
+    """Batched Adam with explicit state, so converged rows can be dropped from it."""
+
+    def __init__(self, shape: torch.Size, like: Tensor, beta1: float = 0.9, beta2: float = 0.999):
+        self.m = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        self.v = torch.zeros_like(self.m)
+        self.b1, self.b2, self.t = beta1, beta2, 0
+
+    def step(self, d: Tensor) -> Tensor:
+        self.t += 1
+        self.m.mul_(self.b1).add_(d, alpha=1 - self.b1)
+        self.v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
+        mhat = self.m / (1 - self.b1**self.t)
+        vhat = self.v / (1 - self.b2**self.t)
+        return mhat / (vhat.sqrt() + 1e-12)
+
+    def keep(self, rows: Tensor) -> None:
+        self.m, self.v = self.m[rows], self.v[rows]
+
+
+def _direction(
+    s: SweepSettings, z: Tensor, Fn: Tensor, pen: Tensor, P: Tensor, R: Tensor, weighting: Any
+) -> Tensor:
+    """Descent direction ``(B, n_relaxed)`` for the current batch (graph of ``Fn`` alive)."""
+    if s.method == "weighted_sum":
+        W = P.clamp(min=s.weight_floor)
+        W = W / W.sum(-1, keepdim=True)
+        loss = (W * Fn).sum(-1) + pen
+        return torch.autograd.grad(loss.sum(), z)[0]
+    if s.method == "chebyshev":
+        lam = R / R.sum(-1, keepdim=True)
+        u = lam * (Fn + s.utopia)
+        if s.smooth > 0:
+            peak = s.smooth * torch.logsumexp(u / s.smooth, dim=-1)
+        else:
+            peak = u.amax(-1)
+        # The augmentation term rho * sum(u) makes the minimiser Pareto optimal, not only
+        # weakly optimal (flat directions of the max are broken toward lower objectives).
+        loss = peak + s.rho * u.sum(-1) + pen
+        return torch.autograd.grad(loss.sum(), z)[0]
+    K = Fn.shape[-1]
+    Fp = Fn + pen[:, None]
+    rows = [
+        torch.autograd.grad(Fp[:, k].sum(), z, retain_graph=k < K - 1)[0] for k in range(K)
+    ]
+    J = torch.stack(rows, dim=1)  # (B, K, n)
+    Js = J * R[..., None]
+    G = Js @ Js.transpose(-1, -2)
+    losses = R * (Fn.detach() + s.utopia)
+    w = weighting(G, losses=losses)
+    return torch.einsum("bk,bkn->bn", w.to(Js.dtype), Js)
+
+
+def run_sweep(
+    problem: Problem, s: SweepSettings, *, budget: int | None, seed: int, device: torch.device
+) -> Any:
+    """Run one batched sweep and return its :class:`~dse.result.Result`."""
+    check_gradient_problem(problem, s.method)
+    _validate(s)
+    dtype = {"float64": torch.float64, "float32": torch.float32}[s.dtype]
+    K = problem.n_obj
+    P_np = _initial_preferences(s, K, seed)
+    B = len(P_np)
+    free = exact_is_relaxed(problem)
+    min_budget = B if free else 2 * B
+    if budget is None:
+        budget = default_sweep_budget(s, B, free)
+    if budget < min_budget:
+        raise ValueError(
+            f"budget {budget} is too small for {s.method!r} with {B} designs per sweep: it "
+            f"needs at least {min_budget} evaluations (one batched step"
+            + ("" if free else " and one exact evaluation of the decoded designs")
+            + "); lower n_points or raise the budget"
+        )
+    weighting = None if s.method in _SCALARISED else _make_weighting(s, K)
+
+    rec = RunRecorder(problem)
+    lo_np, hi_np = problem.relaxed_bounds()
+    lo = torch.as_tensor(lo_np, dtype=dtype, device=device)
+    hi = torch.as_tensor(hi_np, dtype=dtype, device=device)
+    width = hi - lo
+    gen = torch.Generator().manual_seed(int(seed))
+    # Starts drawn on the CPU so that CPU and GPU runs of one seed start identically.
+    u = torch.rand((B, problem.n_relaxed), generator=gen, dtype=torch.float64)
+    z = (lo + width * u.to(device=device, dtype=dtype)).clamp(lo, hi)
+    P = torch.as_tensor(P_np, dtype=dtype, device=device)
+    R = _scaling(s, P)
+
+    active = torch.arange(B, device=device)
+    Z_last = z.clone()  # last evaluated design of every row
+    F_last = torch.zeros((B, K), dtype=dtype, device=device)
+    G_last = torch.zeros((B, problem.n_constr), dtype=dtype, device=device)
+    opt = _Adam(z.shape, z) if s.optimizer == "adam" else None
+    ideal = scale = F_check = None
+    lr = s.lr
+    reserve = 0 if free else B  # final exact evaluation of the decoded designs
+
+    def record_exact(zs: Tensor, F: Tensor, G: Tensor) -> None:
+        if free:
+            X = problem.decode(zs.detach())
+            rec.add(X.cpu().numpy(), F.detach().cpu().numpy(), G.detach().cpu().numpy())
+        else:
+            X = problem.decode(zs.detach())
+            with torch.no_grad():
+                Fx, Gx = problem.evaluate(X, constraints=True)
+            rec.count(len(X))
+            rec.add(X.cpu().numpy(), Fx.cpu().numpy(), Gx.cpu().numpy())
+
+    step = 0
+    while step < s.max_steps:
+        n_act = int(active.shape[0])
+        ck_due = step % s.checkpoint_every == 0
+        ck_cost = 0 if free or not ck_due else n_act
+        if n_act == 0 or rec.n_evals + n_act + ck_cost + reserve > budget:
+            break
+        z = z.detach().requires_grad_(True)
+        F, G = problem.evaluate_relaxed(z, constraints=True)
+        rec.count(n_act, n_act)
+        Fd = F.detach()
+        if ideal is None:
+            ideal = _finite_min(Fd)
+            scale = _scale(_finite_max(Fd) - ideal)
+        else:
+            ideal = torch.minimum(ideal, _finite_min(Fd))
+        Fn = (F - ideal) / scale
+        pen = (
+            s.penalty * torch.relu(G).sum(-1)
+            if problem.n_constr
+            else torch.zeros(n_act, dtype=dtype, device=device)
+        )
+        d = _direction(s, z, Fn, pen, P, R, weighting)
+        z_eval = z.detach()
+        with torch.no_grad():
+            upd = opt.step(d) if opt is not None else d
+            z = (z_eval - lr * width * upd).clamp(lo, hi)
+        lr *= s.lr_decay
+        if ck_due:
+            record_exact(z_eval, Fd, G)
+            rec.checkpoint()
+        step += 1
+        if step % s.check_every == 0:
+            # Host sync only here: stationarity of every row, and a new nadir estimate.
+            F_last[active] = Fd
+            Z_last[active] = z_eval
+            G_last[active] = G.detach()
+            scale = _scale(_finite_max(F_last) - ideal)
+            if F_check is not None:
+                moved = ((Fd - F_check).abs() / scale).amax(-1)
+                done = ~(moved >= s.ftol)  # NaN rows count as done: they cannot progress
+                if bool(done.any()):
+                    keep = ~done
+                    active, z, Fd = active[keep], z[keep], Fd[keep]
+                    P, R = P[keep], R[keep]
+                    if opt is not None:
+                        opt.keep(keep)
+            F_check = Fd
+    if active.numel() and step > 0 and step % s.check_every != 0:
+        F_last[active] = Fd
+        Z_last[active] = z_eval
+        G_last[active] = G.detach()
+
+    # Final designs: the last evaluated design of every row, decoded and exact.
+    X = problem.decode(Z_last)
+    if free:
+        Ff, Gf = F_last, G_last
+    else:
+        with torch.no_grad():
+            Ff, Gf = problem.evaluate(X, constraints=True)
+        rec.count(B)
+    final = (X.cpu().numpy(), Ff.detach().cpu().numpy(), Gf.detach().cpu().numpy())
+    rec.add(*final)
+    rec.checkpoint()
+    config = _config(s, P_np, B, budget, steps=step, device=device)
+    return rec.result(s.method, seed, final, config)
+
+
+def _scale(span: Tensor) -> Tensor:
+    # A degenerate span (all designs equal in one objective, or no finite value) falls
+    # back to 1 so the normalisation never divides by zero.
+    return torch.where(span > 1e-12, span, torch.ones_like(span))
+
+
+def _finite_min(F: Tensor) -> Tensor:
+    # NaN/inf rows (a diverged design) must not poison the running ideal point.
+    m = torch.where(torch.isfinite(F), F, torch.inf).amin(0)
+    return torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+
+
+def _finite_max(F: Tensor) -> Tensor:
+    m = torch.where(torch.isfinite(F), F, -torch.inf).amax(0)
+    return torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+
+
+def default_sweep_budget(s: SweepSettings, B: int, free: bool) -> int:
+    """``B * max_steps`` plus the exact checkpoint and final evaluations when not free."""
+    n_ck = 0 if free else math.ceil(s.max_steps / s.checkpoint_every) + 1
+    return B * (s.max_steps + n_ck)
+
+
+def _validate(s: SweepSettings) -> None:
+    if s.optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {s.optimizer!r}")
+    if s.dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {s.dtype!r}")
+    for name in ("n_points", "max_steps", "check_every", "checkpoint_every"):
+        v = getattr(s, name)
+        if int(v) != v or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    for name in ("lr", "utopia"):
+        v = getattr(s, name)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if not 0 < s.lr_decay <= 1:
+        raise ValueError(f"lr_decay must lie in (0, 1], got {s.lr_decay!r}")
+    for name in ("ftol", "smooth", "rho", "weight_floor", "penalty"):
+        v = getattr(s, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if s.method == "gradient" and not s.weighting:
+        raise ValueError("method 'gradient' needs weighting=<name> from dse.gradient")
+
+
+def _config(
+    s: SweepSettings, P: np.ndarray, B: int, budget: int, *, steps: int, device: torch.device
+) -> dict[str, Any]:
+    cfg = {k: v for k, v in s.__dict__.items() if k != "method"}
+    if not isinstance(s.preferences, str):
+        cfg["preferences"] = P.tolist()
+    cfg.update(budget=int(budget), n_designs=B, steps=steps, device=str(device))
+    return cfg
+
+
+# ---------------------------------------------------------------------- registry entries
+def _register(method: str, description: str, **defaults: Any) -> None:
+    base = {
+        "n_points": 100,
+        "preferences": "das_dennis",
+        "optimizer": "adam",
+        "lr": 0.1,
+        "lr_decay": 0.98,
+        "max_steps": 500,
+        "check_every": 10,
+        "ftol": 1e-4,
+        "checkpoint_every": 10,
+        "penalty": 10.0,
+        "dtype": "float64",
+    }
+    base.update(defaults)
+
+    def solver(problem: Problem, *, budget: int | None, seed: int, device: torch.device,
+               **params: Any) -> Any:
+        settings = SweepSettings(method=method, **{**base, **params})
+        return run_sweep(problem, settings, budget=budget, seed=seed, device=device)
+
+    register_solver(method, solver, kind="gradient", defaults=base, description=description)
+
+
+_register(
+    "weighted_sum",
+    "Weighted-sum sweep: one linear scalarisation per preference vector, batched.",
+    weight_floor=1e-3,
+)
+_register(
+    "chebyshev",
+    "Tchebycheff sweep (augmented, ideal point = running minimum): lands on each ray.",
+    smooth=0.0, rho=1e-3, utopia=0.01,
+)
+_register(
+    "mgda",
+    "Multi-start MGDA: min-norm common descent direction from n_points random starts.",
+)
+_register(
+    "cagrad",
+    "CAGrad sweep: conflict-averse direction around each preference-weighted gradient.",
+    weighting_params={"c": 0.5}, weight_floor=1e-3,
+)
+_register(
+    "epo",
+    "EPO sweep: exact Pareto search landing on the ray of each preference vector.",
+    utopia=0.01,
+)
+_register(
+    "gradient",
+    "Generic sweep with any dse.gradient weighting (weighting=name) on preference-scaled "
+    "tasks.",
+    weighting="upgrad", weighting_params=None, preference_scaling=True, weight_floor=1e-3,
+)

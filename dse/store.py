@@ -1,0 +1,412 @@
+"""The results database of a run folder: one embedded SQLite file, written once per run.
+
+Every finished (problem, method, seed) job is written in **one transaction**: its row in
+``runs`` (configuration, metrics, counts), its designs in ``designs`` and its checkpoints in
+``history``. SQLite commits atomically and the database runs in write-ahead-log mode, so a
+process killed at any moment leaves either the whole job or none of it, never a corrupt
+file; ``runs.job_key`` is unique, so a job is never stored twice.
+
+Tables (all readable with ``pandas.read_sql_query``):
+
+``runs``
+    one row per finished job: ``run_id``, ``job_key``, ``problem``, ``problem_params``
+    (JSON), ``method``, ``kind``, ``seed``, ``budget``, ``config`` (JSON), ``device``,
+    counts (``n_evals``, ``n_grad_evals``, ``wall_time``, ``n_designs``, ``n_feasible``,
+    ``n_front``), metrics (``hypervolume``, ``hv_ratio``, ``igd``, ``ref_point`` as JSON)
+    and the variable/objective/constraint names (JSON lists).
+``designs``
+    one row per returned design: ``run_id``, ``design``, ``feasible``, ``on_front`` and
+    the vectors ``x``, ``f``, ``g`` as JSON lists (exact float64 round trip);
+    :meth:`Store.designs` expands them to one column per variable/objective.
+``history``
+    ``run_id``, ``step``, ``n_evals``, ``n_grad_evals``, ``wall_time``, ``hypervolume``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dse.result import HISTORY_COLUMNS, Result
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store"]
+
+#: File name of the database inside a run folder.
+DB_NAME = "results.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY,
+    job_key TEXT NOT NULL UNIQUE,
+    problem TEXT NOT NULL,
+    problem_params TEXT NOT NULL,
+    method TEXT NOT NULL,
+    kind TEXT,
+    seed INTEGER NOT NULL,
+    budget INTEGER,
+    config TEXT NOT NULL,
+    device TEXT,
+    n_evals INTEGER NOT NULL,
+    n_grad_evals INTEGER NOT NULL,
+    wall_time REAL NOT NULL,
+    n_designs INTEGER NOT NULL,
+    n_feasible INTEGER NOT NULL,
+    n_front INTEGER NOT NULL,
+    hypervolume REAL,
+    hv_ratio REAL,
+    igd REAL,
+    ref_point TEXT,
+    variable_names TEXT NOT NULL,
+    objective_names TEXT NOT NULL,
+    constraint_names TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS designs (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    design INTEGER NOT NULL,
+    feasible INTEGER NOT NULL,
+    on_front INTEGER NOT NULL,
+    x TEXT NOT NULL,
+    f TEXT NOT NULL,
+    g TEXT NOT NULL,
+    PRIMARY KEY (run_id, design)
+);
+CREATE TABLE IF NOT EXISTS history (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id),
+    step INTEGER NOT NULL,
+    n_evals REAL,
+    n_grad_evals REAL,
+    wall_time REAL,
+    hypervolume REAL,
+    PRIMARY KEY (run_id, step)
+);
+"""
+
+_METRICS = ("hypervolume", "hv_ratio", "igd")
+
+
+def _json(value: Any) -> str:
+    # Python's float repr round-trips float64 exactly, so fronts read back are identical.
+    return json.dumps(value, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return None if np.isnan(v) else v
+
+
+class Store:
+    """The SQLite results database of one run folder.
+
+    Parameters
+    ----------
+    path
+        A run folder (the database is ``<folder>/results.sqlite``) or a database file.
+    create
+        Create the folder and the database when missing; otherwise a missing database is
+        a ``FileNotFoundError``.
+
+    Notes
+    -----
+    One process writes (the sweep's main process); readers may open the same file at the
+    same time. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        p = Path(path)
+        self.path = p if p.suffix in (".sqlite", ".db") else p / DB_NAME
+        if not self.path.exists():
+            if not create:
+                raise FileNotFoundError(f"no results database at {self.path}")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) so
+        # that one job is exactly one transaction.
+        self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before write() returns, so a job reported done is done.
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        if create:
+            # Every statement is idempotent (IF NOT EXISTS / OR IGNORE), so a kill between
+            # them leaves a database the next open completes.
+            self._conn.executescript(_SCHEMA)
+            with self._transaction():
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, runs={len(self)})"
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ writing
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a folder-level value (e.g. the sweep config as YAML)."""
+        with self._transaction() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def write(
+        self,
+        job_key: str,
+        result: Result,
+        *,
+        metrics: dict[str, Any] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Write one finished job in a single transaction.
+
+        Parameters
+        ----------
+        job_key
+            Unique identity of the job; a key already stored is left alone.
+        result
+            The solver's result.
+        metrics
+            ``hypervolume``, ``hv_ratio``, ``igd`` (``None`` where undefined) and
+            ``ref_point``.
+        info
+            ``problem_params``, ``kind``, ``budget``, ``device`` and ``config`` (the job's
+            own settings, merged with ``result.config``).
+
+        Returns
+        -------
+        The new ``run_id``, or ``None`` when ``job_key`` was already stored.
+        """
+        metrics = dict(metrics or {})
+        info = dict(info or {})
+        unknown = set(metrics) - {*_METRICS, "ref_point"}
+        if unknown:
+            raise ValueError(
+                f"unknown metric(s) {sorted(unknown)}; valid: {[*_METRICS, 'ref_point']}"
+            )
+        front = result.front_mask
+        feasible = result.feasible
+        config = {**info.get("config", {}), "result": result.config}
+        ref = metrics.get("ref_point")
+        row = {
+            "job_key": job_key,
+            "problem": result.problem,
+            "problem_params": _json(info.get("problem_params", {})),
+            "method": result.method,
+            "kind": info.get("kind"),
+            "seed": int(result.seed),
+            "budget": None if info.get("budget") is None else int(info["budget"]),
+            "config": _json(config),
+            "device": info.get("device"),
+            "n_evals": int(result.n_evals),
+            "n_grad_evals": int(result.n_grad_evals),
+            "wall_time": float(result.wall_time),
+            "n_designs": len(result.F),
+            "n_feasible": int(feasible.sum()),
+            "n_front": int(front.sum()),
+            **{m: _opt_float(metrics.get(m)) for m in _METRICS},
+            "ref_point": None if ref is None else _json(np.asarray(ref, float).tolist()),
+            "variable_names": _json(list(result.variable_names)),
+            "objective_names": _json(list(result.objective_names)),
+            "constraint_names": _json(list(result.constraint_names)),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        hist = result.history.reset_index(drop=True)
+        with self._transaction() as c:
+            cur = c.execute(
+                f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO NOTHING",
+                tuple(row.values()),
+            )
+            if cur.rowcount == 0:
+                return None
+            run_id = int(cur.lastrowid or 0)
+            c.executemany(
+                "INSERT INTO designs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (run_id, i, int(feasible[i]), int(front[i]), _json(result.X[i].tolist()),
+                     _json(result.F[i].tolist()), _json(result.G[i].tolist()))
+                    for i in range(len(result.F))
+                ),
+            )
+            c.executemany(
+                "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (run_id, i, *(_opt_float(hist[col].iloc[i]) for col in HISTORY_COLUMNS))
+                    for i in range(len(hist))
+                ),
+            )
+        return run_id
+
+    # ------------------------------------------------------------------ reading
+    def job_keys(self) -> set[str]:
+        """Keys of every finished job."""
+        return {r[0] for r in self._conn.execute("SELECT job_key FROM runs")}
+
+    def __contains__(self, job_key: object) -> bool:
+        return bool(
+            self._conn.execute("SELECT 1 FROM runs WHERE job_key = ?", (job_key,)).fetchone()
+        )
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
+        """Any read-only SQL query as a DataFrame."""
+        return pd.read_sql_query(sql, self._conn, params=tuple(params))
+
+    def runs(self) -> pd.DataFrame:
+        """The ``runs`` table, JSON columns decoded, one row per finished job."""
+        df = self.query("SELECT * FROM runs ORDER BY run_id")
+        for col in ("problem_params", "config", "ref_point", "variable_names",
+                    "objective_names", "constraint_names"):
+            df[col] = [None if v is None else json.loads(v) for v in df[col]]
+        return df
+
+    def history(self, run_id: int | None = None) -> pd.DataFrame:
+        """Checkpoints of every run (or one), with ``problem``, ``method`` and ``seed``."""
+        sql = (
+            "SELECT h.run_id, r.problem, r.method, r.seed, h.step, h.n_evals, "
+            "h.n_grad_evals, h.wall_time, h.hypervolume FROM history h "
+            "JOIN runs r USING (run_id)"
+        )
+        params: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " WHERE h.run_id = ?"
+            params = (int(run_id),)
+        return self.query(sql + " ORDER BY h.run_id, h.step", params)
+
+    def designs(self, run_id: int | None = None, *, front_only: bool = False) -> pd.DataFrame:
+        """Designs with one column per variable (``x.<name>``), objective (``f.<name>``)
+        and constraint (``g.<name>``), plus ``run_id``, ``problem``, ``method``, ``seed``,
+        ``feasible`` and ``on_front``."""
+        sql = (
+            "SELECT d.run_id, r.problem, r.method, r.seed, d.design, d.feasible, d.on_front, "
+            "d.x, d.f, d.g, r.variable_names, r.objective_names, r.constraint_names "
+            "FROM designs d JOIN runs r USING (run_id)"
+        )
+        where, params = [], []
+        if run_id is not None:
+            where.append("d.run_id = ?")
+            params.append(int(run_id))
+        if front_only:
+            where.append("d.on_front = 1")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        raw = self.query(sql + " ORDER BY d.run_id, d.design", params)
+        frames = []
+        for _, grp in raw.groupby("run_id", sort=True):
+            first = grp.iloc[0]
+            block = grp[["run_id", "problem", "method", "seed", "design"]].copy()
+            block["feasible"] = grp["feasible"].astype(bool)
+            block["on_front"] = grp["on_front"].astype(bool)
+            for col, names in (("x", "variable_names"), ("f", "objective_names"),
+                               ("g", "constraint_names")):
+                labels = [f"{col}.{n}" for n in json.loads(first[names])]
+                vals = np.array([json.loads(v) for v in grp[col]], float).reshape(
+                    len(grp), len(labels)
+                )
+                block[labels] = vals
+            frames.append(block.reset_index(drop=True))
+        if not frames:
+            return raw.drop(columns=["x", "f", "g", "variable_names", "objective_names",
+                                     "constraint_names"])
+        return pd.concat(frames, ignore_index=True)
+
+    def result(self, run_id: int) -> Result:
+        """Rebuild the :class:`~dse.result.Result` of one stored run (exact arrays)."""
+        run = self.query("SELECT * FROM runs WHERE run_id = ?", (int(run_id),))
+        if run.empty:
+            raise KeyError(f"no run with run_id {run_id} in {self.path}")
+        r = run.iloc[0]
+        rows = self._conn.execute(
+            "SELECT x, f, g FROM designs WHERE run_id = ? ORDER BY design", (int(run_id),)
+        ).fetchall()
+        vn, on, cn = (json.loads(r[k]) for k in
+                      ("variable_names", "objective_names", "constraint_names"))
+        n = len(rows)
+        X = np.array([json.loads(x) for x, _, _ in rows], float).reshape(n, len(vn))
+        F = np.array([json.loads(f) for _, f, _ in rows], float).reshape(n, len(on))
+        G = np.array([json.loads(g) for _, _, g in rows], float).reshape(n, len(cn))
+        hist = self.history(run_id)[list(HISTORY_COLUMNS)]
+        config = json.loads(r["config"]).get("result", {})
+        return Result(
+            problem=r["problem"], method=r["method"], seed=int(r["seed"]), X=X, F=F, G=G,
+            n_evals=int(r["n_evals"]), n_grad_evals=int(r["n_grad_evals"]),
+            wall_time=float(r["wall_time"]), history=hist, config=config,
+            variable_names=tuple(vn), objective_names=tuple(on), constraint_names=tuple(cn),
+        )
+
+    def results(self) -> list[Result]:
+        """Every stored run as a :class:`~dse.result.Result`, in ``run_id`` order."""
+        ids = [int(r[0]) for r in self._conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+        return [self.result(i) for i in ids]
+
+    # ------------------------------------------------------------------ maintenance
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` (``"ok"`` for a sound file)."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def export(self, folder: str | Path, fmt: str = "csv") -> list[Path]:
+        """Write ``runs``, ``designs`` (expanded) and ``history`` as CSV or Parquet files.
+
+        Returns the written paths.
+        """
+        if fmt not in ("csv", "parquet"):
+            raise ValueError(f"unknown export format {fmt!r}; valid: csv, parquet")
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        runs = self.runs()
+        for col in ("problem_params", "config", "ref_point", "variable_names",
+                    "objective_names", "constraint_names"):
+            runs[col] = [_json(v) for v in runs[col]]  # flat text columns in both formats
+        paths = []
+        for name, df in (("runs", runs), ("designs", self.designs()),
+                         ("history", self.history())):
+            path = out / f"{name}.{fmt}"
+            if fmt == "csv":
+                df.to_csv(path, index=False)
+            else:
+                df.to_parquet(path, index=False)
+            paths.append(path)
+        return paths

@@ -1,0 +1,383 @@
+"""Sweeps: every (problem, method, seed) job of a config, run once, stored, measured.
+
+:func:`run_sweep` builds the job list from a :class:`~dse.config.SweepConfig`, skips the
+jobs its run folder's database already holds (so rerunning a killed sweep resumes it), runs
+the rest in-process or on Dask (:mod:`dse.executor`), and writes each finished job to the
+database (:mod:`dse.store`) in one transaction as soon as it comes back. It then writes the
+tables and, unless switched off, the plots.
+
+Metrics follow one rule everywhere (:func:`metrics_table`): the hypervolume reference point
+is :func:`dse.indicators.reference_point` on the ideal and nadir of the problem's reference
+front when it is known, otherwise on those of the union of all fronts being compared, so
+that every front is measured in the same box. HV ratio and IGD are against the reference
+front and left empty where it is unknown.
+
+Run folder layout::
+
+    <run>/config.yaml      the sweep's config (rerun with the same overrides, or load_config)
+    <run>/results.sqlite   every finished job: runs, designs, history (dse.store)
+    <run>/runs.csv         one row per (method, seed): metrics, evaluations, wall time
+    <run>/summary.csv      one row per method: mean and std over seeds
+    <run>/plots/*.png|pdf  fronts, hypervolume curves, codesign hardware parameters
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dse.config import (
+    SweepConfig,
+    config_hash,
+    parse_overrides,
+    resolve,
+    solver_kinds,
+    to_yaml,
+)
+from dse.executor import make_executor
+from dse.problem import Problem, get_problem
+from dse.result import Result
+from dse.store import Store
+
+__all__ = [
+    "Job",
+    "JobOutput",
+    "SweepReport",
+    "build_jobs",
+    "compare_runs",
+    "front_metrics",
+    "load_run",
+    "metrics_table",
+    "reference_for",
+    "run_dir_for",
+    "run_job",
+    "run_sweep",
+    "summarize",
+]
+
+#: Samples of a known Pareto front used as the reference front (HV ratio, IGD, plots).
+REF_FRONT_POINTS = 1000
+
+
+# ---------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
+class Job:
+    """One (problem, method, seed) run with everything needed to repeat it."""
+
+    problem: str
+    problem_params: dict[str, Any]
+    method: str
+    seed: int
+    budget: int | None
+    params: dict[str, Any]
+    kind: str = ""
+    device: str = "auto"
+    ref_offset: float = 0.1
+
+    @property
+    def key(self) -> str:
+        """Identity in the store: readable prefix + hash of what determines the result.
+
+        Neither the device nor the reference offset is part of it: a job finished on one
+        device is not rerun on another, and tables recompute metrics from stored fronts.
+        """
+        ident = json.dumps(
+            [self.problem, self.problem_params, self.method, self.seed, self.budget,
+             self.params],
+            sort_keys=True, default=str,
+        )
+        digest = hashlib.sha1(ident.encode()).hexdigest()[:12]
+        return f"{self.problem}/{self.method}/seed={self.seed}/{digest}"
+
+    def settings(self) -> dict[str, Any]:
+        """The job as plain JSON-able values (stored with the run)."""
+        return {
+            "problem": self.problem, "problem_params": self.problem_params,
+            "method": self.method, "seed": self.seed, "budget": self.budget,
+            "params": self.params, "device": self.device,
+        }
+
+
+@dataclass
+class JobOutput:
+    """What a job sends back to the writer: the result and its per-run metrics."""
+
+    job: Job
+    result: Result
+    metrics: dict[str, Any]
+
+
+def build_jobs(cfg: SweepConfig) -> list[Job]:
+    """The jobs of ``cfg``, method-major (all seeds of the first method first)."""
+    rs = resolve(cfg)
+    kinds = solver_kinds()
+    return [
+        Job(problem=rs.problem, problem_params=dict(rs.problem_params), method=m,
+            seed=s, budget=rs.budgets[m], params=dict(rs.method_params[m]),
+            kind=kinds.get(m, ""), device=cfg.device, ref_offset=cfg.ref_offset)
+        for m in rs.methods
+        for s in rs.seeds
+    ]
+
+
+def run_job(job: Job) -> JobOutput:
+    """Build the problem, solve, and measure the front (runs on any worker)."""
+    from dse.solvers import solve
+
+    problem = get_problem(job.problem, **job.problem_params)
+    result = solve(problem, job.method, budget=job.budget, seed=job.seed, device=job.device,
+                   **job.params)
+    ref_front, ref = reference_for(problem, job.ref_offset)
+    metrics = front_metrics(result.front_F, ref_front, ref) if ref is not None else {}
+    if ref is not None:
+        metrics["ref_point"] = ref
+    return JobOutput(job, result, metrics)
+
+
+# ---------------------------------------------------------------------------- metrics
+def reference_for(
+    problem: Problem, offset: float = 0.1
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(reference front, reference point)`` of a problem, ``(None, None)`` when its
+    front is unknown."""
+    from dse.indicators import reference_point
+
+    front = problem.pareto_front(REF_FRONT_POINTS)
+    if front is None or len(front) == 0:
+        return None, None
+    front = np.asarray(front, float)
+    return front, reference_point(front.min(axis=0), front.max(axis=0), offset)
+
+
+def front_metrics(
+    F: np.ndarray, ref_front: np.ndarray | None, ref: np.ndarray
+) -> dict[str, float | None]:
+    """Hypervolume of ``F`` w.r.t. ``ref``; HV ratio and IGD against ``ref_front``
+    (``None`` without one). An empty front has hypervolume 0 and no IGD."""
+    from dse.indicators import ReferencePointWarning, hypervolume, igd
+
+    F = np.asarray(F, float).reshape(-1, len(ref))
+    with warnings.catch_warnings():
+        # A front entirely beyond the reference box scores 0: that is the measurement.
+        warnings.simplefilter("ignore", ReferencePointWarning)
+        hv = hypervolume(F, ref) if len(F) else 0.0
+        out: dict[str, float | None] = {"hypervolume": float(hv), "hv_ratio": None, "igd": None}
+        if ref_front is not None:
+            denom = hypervolume(ref_front, ref)
+            out["hv_ratio"] = float(hv / denom) if denom > 0 else None
+            out["igd"] = float(igd(F, ref_front)) if len(F) else None
+    return out
+
+
+def metrics_table(stores: Sequence[Store], labels: Sequence[str] | None = None, *,
+                  offset: float = 0.1, job_keys: set[str] | None = None) -> pd.DataFrame:
+    """One row per stored run across ``stores``, with metrics under one reference rule.
+
+    Runs of the same problem (name and parameters) share one reference point: from the
+    problem's reference front when known, else from the union of all their fronts.
+    """
+    labels = list(labels) if labels is not None else [str(s.path.parent) for s in stores]
+    runs, fronts = [], []
+    for label, store in zip(labels, stores, strict=True):
+        r = store.runs()
+        if job_keys is not None:
+            r = r[r["job_key"].isin(job_keys)]
+        r.insert(0, "run", label)
+        runs.append(r)
+        d = store.designs(front_only=True)
+        d.insert(0, "run", label)
+        fronts.append(d)
+    table = pd.concat(runs, ignore_index=True) if runs else pd.DataFrame()
+    if table.empty:
+        return table
+    designs = pd.concat(fronts, ignore_index=True)
+    table["params_json"] = [json.dumps(p, sort_keys=True) for p in table["problem_params"]]
+    for col in ("hypervolume", "hv_ratio", "igd"):
+        table[col] = np.nan
+    for (name, pjson), grp in table.groupby(["problem", "params_json"], sort=False):
+        ocols = [f"f.{o}" for o in grp["objective_names"].iloc[0]]
+        front_of = {}
+        for idx, row in grp.iterrows():
+            sel = designs[(designs["run"] == row["run"]) & (designs["run_id"] == row["run_id"])]
+            front_of[idx] = (sel[ocols].to_numpy(float) if len(sel)
+                             else np.zeros((0, len(ocols))))
+        ref_front, ref = reference_for(get_problem(name, **json.loads(pjson)), offset)
+        if ref is None:
+            from dse.indicators import reference_point
+
+            union = np.concatenate([f for f in front_of.values() if len(f)] or
+                                   [np.zeros((0, len(ocols)))])
+            if not len(union):
+                continue
+            ref = reference_point(union.min(axis=0), union.max(axis=0), offset)
+        for idx, F in front_of.items():
+            m = front_metrics(F, ref_front, ref)
+            for col, v in m.items():
+                table.loc[idx, col] = np.nan if v is None else v
+            table.loc[idx, "ref_point"] = json.dumps(np.asarray(ref).tolist())
+    keep = ["run", "problem", "method", "kind", "seed", "hypervolume", "hv_ratio", "igd",
+            "n_evals", "n_grad_evals", "wall_time", "n_designs", "n_feasible", "n_front",
+            "budget", "problem_params", "ref_point", "run_id"]
+    table["problem_params"] = table["params_json"]
+    return table[keep].reset_index(drop=True)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (run folder, problem, method): mean and std over seeds of every metric."""
+    if runs.empty:
+        return runs
+    agg: dict[str, Any] = {
+        "seeds": ("seed", "count"),
+        "hypervolume": ("hypervolume", "mean"),
+        "hypervolume_std": ("hypervolume", "std"),
+        "hv_ratio": ("hv_ratio", "mean"),
+        "hv_ratio_std": ("hv_ratio", "std"),
+        "igd": ("igd", "mean"),
+        "igd_std": ("igd", "std"),
+        "n_evals": ("n_evals", "mean"),
+        "n_grad_evals": ("n_grad_evals", "mean"),
+        "wall_time": ("wall_time", "mean"),
+        "n_front": ("n_front", "mean"),
+    }
+    out = runs.groupby(["run", "problem", "method", "kind"], sort=False, dropna=False).agg(
+        **agg
+    )
+    return out.reset_index()
+
+
+# ---------------------------------------------------------------------------- sweeps
+@dataclass
+class SweepReport:
+    """What :func:`run_sweep` did."""
+
+    run_dir: Path
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    n_run: int
+    n_skipped: int
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+    wall_time: float = 0.0
+
+
+def run_dir_for(cfg: SweepConfig) -> Path:
+    """``cfg.out``, or ``runs/<problem>-<config hash>`` so the same command finds its
+    folder again."""
+    if cfg.out:
+        return Path(cfg.out)
+    return Path("runs") / f"{cfg.problem.name}-{config_hash(cfg)}"
+
+
+def _bars(jobs: Sequence[Job], quiet: bool) -> tuple[Any, dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    methods = list(dict.fromkeys(j.method for j in jobs))
+    overall = tqdm(total=len(jobs), desc="overall", position=0, disable=quiet,
+                   file=sys.stderr, leave=True, dynamic_ncols=True)
+    per = {
+        m: tqdm(total=sum(j.method == m for j in jobs), desc=f"  {m}", position=i + 1,
+                disable=quiet, file=sys.stderr, leave=True, dynamic_ncols=True)
+        for i, m in enumerate(methods)
+    }
+    return overall, per
+
+
+def run_sweep(config: SweepConfig | Sequence[str] = ()) -> SweepReport:
+    """Run every job of ``config`` (a config or ``key=value`` overrides) not yet stored.
+
+    Each finished job is written to ``<run>/results.sqlite`` at once, so an interrupted
+    sweep loses at most the jobs still running; calling again with the same config runs
+    only what is missing. Failing jobs are reported in :attr:`SweepReport.failures` and do
+    not stop the others.
+    """
+    cfg = config if isinstance(config, SweepConfig) else parse_overrides(list(config))
+    start = time.perf_counter()
+    run_dir = run_dir_for(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    jobs = build_jobs(cfg)
+    failures: list[tuple[str, str]] = []
+    with Store(run_dir) as store:
+        store.set_meta("config", to_yaml(cfg))
+        done = store.job_keys()
+        todo = [j for j in jobs if j.key not in done]
+        n_run = 0
+        if todo:
+            overall, per = _bars(todo, cfg.quiet)
+            ex = make_executor(cfg.executor.name, address=cfg.executor.address,
+                               n_workers=cfg.executor.n_workers,
+                               threads_per_worker=cfg.executor.threads_per_worker)
+            try:
+                for job, out in ex.map_unordered(run_job, todo):
+                    if isinstance(out, BaseException):
+                        failures.append((job.key, f"{type(out).__name__}: {out}"))
+                    else:
+                        store.write(job.key, out.result, metrics=out.metrics, info={
+                            "problem_params": job.problem_params, "kind": job.kind,
+                            "budget": job.budget, "device": job.device,
+                            "config": job.settings(),
+                        })
+                        n_run += 1
+                        hv = out.metrics.get("hypervolume")
+                        if hv is not None:
+                            per[job.method].set_postfix(hv=f"{hv:.4g}", refresh=False)
+                    per[job.method].update(1)
+                    overall.update(1)
+            finally:
+                ex.close()
+                for bar in (*per.values(), overall):
+                    bar.close()
+        keys = {j.key for j in jobs}
+        runs = metrics_table([store], [run_dir.name], offset=cfg.ref_offset, job_keys=keys)
+    summary = summarize(runs)
+    if not runs.empty:
+        runs.to_csv(run_dir / "runs.csv", index=False)
+        summary.to_csv(run_dir / "summary.csv", index=False)
+    plots: list[Path] = []
+    if cfg.plots and not runs.empty:
+        from dse.plots import plot_run
+
+        plots = plot_run(run_dir, job_keys=keys, offset=cfg.ref_offset)
+    return SweepReport(run_dir=run_dir, runs=runs, summary=summary, n_run=n_run,
+                       n_skipped=len(jobs) - len(todo), failures=failures, plots=plots,
+                       wall_time=time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------- reading runs
+def load_run(run_dir: str | Path) -> Store:
+    """Open the database of an existing run folder (``FileNotFoundError`` if none)."""
+    return Store(run_dir, create=False)
+
+
+def compare_runs(run_dirs: Sequence[str | Path], *, offset: float = 0.1) -> tuple[
+    pd.DataFrame, pd.DataFrame
+]:
+    """Per-run and per-method tables of several run folders, measured with one reference
+    point per problem (so numbers are comparable across folders)."""
+    if not run_dirs:
+        raise ValueError("compare needs at least one run folder")
+    stores = [load_run(d) for d in run_dirs]
+    try:
+        labels = _labels(run_dirs)
+        runs = metrics_table(stores, labels, offset=offset)
+    finally:
+        for s in stores:
+            s.close()
+    return runs, summarize(runs)
+
+
+def _labels(run_dirs: Sequence[str | Path]) -> list[str]:
+    names = [Path(d).resolve().name for d in run_dirs]
+    if len(set(names)) == len(names):
+        return names
+    return [str(Path(d)) for d in run_dirs]

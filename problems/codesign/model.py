@@ -1,0 +1,312 @@
+"""The co-design cost model of the spec (``shared/specs/codesign.md``), vectorised in torch.
+
+One set of formulas serves both faces of the problem: the *exact* model (``ceil``, ``max``,
+the chosen option of each categorical) and the *relaxed* model (smooth maximum, softmax
+mixture of the options), selected by an :class:`Ops` object. Every function broadcasts over
+leading batch dimensions; per-layer quantities carry one more axis of length ``L`` (the
+layers), and per-option quantities one more of length 3 (the dataflows or loop orders).
+
+Units: areas in mm^2, lengths in mm, clock period in ns, latency in ms, energy in mJ.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "CONSTANTS",
+    "DATAFLOWS",
+    "EXACT",
+    "HARDWARE_DOMAINS",
+    "LOOP_ORDERS",
+    "Constants",
+    "Ops",
+    "buffer_needs",
+    "design_costs",
+    "floorplan",
+    "layer_costs",
+    "smooth_max",
+    "smooth_ops",
+]
+
+#: Array dataflows: which tile dimensions map to (rows, columns, streamed depth).
+DATAFLOWS = ("WS", "OS", "IS")
+#: DRAM loop orders: which operand stays resident (C = outputs, B = weights, A = inputs).
+LOOP_ORDERS = ("C-stat", "B-stat", "A-stat")
+
+#: Hardware variables (log2 values, except the aspect) and their domains, in variable order.
+HARDWARE_DOMAINS: tuple[tuple[str, float, float], ...] = (
+    ("pe_rows", 2, 7),
+    ("pe_cols", 2, 7),
+    ("glb_kb", 5, 11),
+    ("acc_kb", 3, 10),
+    ("dram_ch", 0, 3),
+    ("glb_aspect", -2.0, 2.0),
+)
+
+
+@dataclass(frozen=True)
+class Constants:
+    """Every figure of the baseline model (see the spec for their sources)."""
+
+    # Area fits to DOSA's Timeloop/Accelergy Gemmini dataset, 40 nm [mm^2].
+    pe_area: float = 4.05e-4
+    acc_area_per_kb: float = 5.55e-3
+    acc_area_per_col: float = 1.09e-3
+    glb_area_per_kb: float = 2.60e-3
+    glb_area_fixed: float = 0.0138
+    # DRAM PHY block per channel (assumed) [mm].
+    phy_width: float = 1.0
+    phy_height: float = 0.5
+    # Clock: T_clk = base + per_mm * L (repeated wire, both assumed) [ns, ns/mm].
+    clk_base_ns: float = 1.0
+    clk_ns_per_mm: float = 0.1
+    # DRAM bandwidth per channel [bytes/cycle]; operand and partial-sum widths [bytes].
+    dram_bytes_per_cycle: float = 8.0
+    psum_bytes: float = 4.0
+    double_buffer: float = 2.0
+    bytes_per_kb: float = 1024.0
+    # Energy [pJ]: 8-bit MAC (Accelergy/Aladdin), DOSA's Gemmini buffer fits, DRAM.
+    mac_pj: float = 0.561
+    glb_pj_per_kb: float = 0.0251
+    glb_pj_fixed: float = 0.49
+    acc_pj_per_kb: float = 0.1005
+    acc_pj_fixed: float = 1.94
+    dram_pj_per_byte: float = 100.0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+CONSTANTS = Constants()
+
+
+@dataclass(frozen=True)
+class Ops:
+    """The two non-smooth operations of the model: ``ceil`` and the maximum of two arrays."""
+
+    ceil: Callable[[Tensor], Tensor]
+    max: Callable[[Tensor, Tensor], Tensor]
+
+
+#: The exact model.
+EXACT = Ops(ceil=torch.ceil, max=torch.maximum)
+
+
+def smooth_max(a: Tensor, b: Tensor, sharpness: float) -> Tensor:
+    """Smooth maximum of positive ``a`` and ``b``: the ``p``-norm ``(a^p + b^p)^(1/p)``.
+
+    Computed in log space (``exp(logaddexp(p log a, p log b) / p)``) so that large values
+    and large ``p`` never overflow. It lies in ``[max(a, b), 2^(1/p) max(a, b)]``.
+    """
+    p = float(sharpness)
+    return torch.exp(torch.logaddexp(p * torch.log(a), p * torch.log(b)) / p)
+
+
+def smooth_ops(sharpness: float) -> Ops:
+    """Relaxed operations: ``ceil(x) -> smooth_max(x, 1)``, ``max -> smooth_max``."""
+    if not (math.isfinite(sharpness) and sharpness > 0):
+        raise ValueError(f"sharpness must be a finite positive number, got {sharpness}")
+
+    def ceil(x: Tensor) -> Tensor:
+        return smooth_max(x, torch.ones_like(x), sharpness)
+
+    def vmax(a: Tensor, b: Tensor) -> Tensor:
+        return smooth_max(a, b, sharpness)
+
+    return Ops(ceil=ceil, max=vmax)
+
+
+#: Per dataflow (WS, OS, IS): indices into (T_m, T_k, T_n) of (rows S_r, columns S_c, depth).
+_DATAFLOW_MAP = ((1, 2, 0), (0, 2, 1), (1, 0, 2))
+
+
+def _choose(options: Tensor, choice: Tensor) -> Tensor:
+    """The chosen option: ``choice`` is an index tensor (exact) or mixture weights (relaxed).
+
+    ``options`` has shape ``(..., 3)``; an integer ``choice`` has shape ``(...)`` and a
+    floating one the shape of ``options`` (weights summing to one).
+    """
+    if choice.is_floating_point():
+        return (options * choice).sum(dim=-1)
+    return torch.gather(options, -1, choice.unsqueeze(-1)).squeeze(-1)
+
+
+def buffer_needs(T: Tensor, k: Constants = CONSTANTS) -> tuple[Tensor, Tensor]:
+    """Bytes needed per layer in the global buffer and in the accumulator.
+
+    ``T`` holds the tiles ``(T_m, T_k, T_n)`` on its last axis. Operands are 8-bit and
+    double-buffered; partial sums are 32-bit.
+    """
+    tm, tk, tn = T.unbind(dim=-1)
+    return k.double_buffer * (tm * tk + tk * tn), k.psum_bytes * tm * tn
+
+
+def layer_costs(
+    T: Tensor,
+    dims: Tensor,
+    R: Tensor,
+    C: Tensor,
+    n_ch: Tensor,
+    sp_kb: Tensor,
+    acc_kb: Tensor,
+    dataflow: Tensor,
+    order: Tensor,
+    ops: Ops = EXACT,
+    k: Constants = CONSTANTS,
+) -> dict[str, Tensor]:
+    """Cycles, DRAM bytes and energy of every layer (roofline of the systolic fold model).
+
+    Parameters
+    ----------
+    T
+        Tiles ``(..., L, 3)``: ``(T_m, T_k, T_n)`` per layer.
+    dims
+        ``(L, 3)`` layer dimensions ``(M, K, N)``.
+    R, C, n_ch, sp_kb, acc_kb
+        Hardware, shape ``(...)``: array rows and columns, DRAM channels, buffer sizes [KB].
+    dataflow, order
+        Index tensors ``(..., L)`` into :data:`DATAFLOWS` / :data:`LOOP_ORDERS`, or mixture
+        weights ``(..., L, 3)``.
+    ops
+        :data:`EXACT` or :func:`smooth_ops`.
+
+    Returns
+    -------
+    dict with per-layer tensors ``(..., L)``: ``compute`` and ``memory`` cycles, ``cycles``
+    (their maximum), ``bytes`` (DRAM traffic) and ``energy_pj``.
+    """
+    R, C, n_ch = R.unsqueeze(-1), C.unsqueeze(-1), n_ch.unsqueeze(-1)
+    sp_kb, acc_kb = sp_kb.unsqueeze(-1), acc_kb.unsqueeze(-1)
+    M, K, N = dims.unbind(dim=-1)
+    tm, tk, tn = T.unbind(dim=-1)
+    n_m, n_k, n_n = ops.ceil(M / tm), ops.ceil(K / tk), ops.ceil(N / tn)
+    n_tiles = n_m * n_k * n_n
+
+    # Spatial mapping per dataflow (rows S_r, columns S_c, streamed depth): an exact design
+    # gathers its own dataflow's mapping; a relaxed one costs all three and mixes them.
+    if dataflow.is_floating_point():
+        Rx, Cx = R.unsqueeze(-1), C.unsqueeze(-1)
+        rows, cols, depth = (T[..., list(ix)] for ix in zip(*_DATAFLOW_MAP, strict=True))
+        n_tiles = n_tiles.unsqueeze(-1)
+    else:
+        Rx, Cx = R, C
+        table = torch.tensor(_DATAFLOW_MAP, device=T.device)
+        rows, cols, depth = torch.gather(T, -1, table[dataflow]).unbind(dim=-1)
+    compute = n_tiles * ops.ceil(rows / Rx) * ops.ceil(cols / Cx) * (2 * Rx + Cx + depth - 2)
+    if dataflow.is_floating_point():
+        compute = _choose(compute, dataflow)
+
+    # DRAM traffic per loop order: C-stat, B-stat, A-stat (8-bit operands, 32-bit psums).
+    mk, kn, mn = M * K, K * N, M * N
+    a_reads = mk * n_n  # A re-read once per column tile
+    b_reads = kn * n_m  # B re-read once per row tile
+    psum_traffic = k.psum_bytes * mn * (2 * n_k - 1)  # spill and refill of partial sums
+    bytes_opts = torch.stack(
+        (a_reads + b_reads + mn, kn + a_reads + psum_traffic, mk + b_reads + psum_traffic),
+        dim=-1,
+    )
+    traffic = _choose(bytes_opts, order)
+    memory = traffic / (k.dram_bytes_per_cycle * n_ch)
+    cycles = ops.max(compute, memory)
+
+    energy = (
+        mk * N * k.mac_pj
+        + (a_reads + b_reads) * (k.glb_pj_per_kb * sp_kb + k.glb_pj_fixed)
+        + 2 * mn * n_k * (k.acc_pj_per_kb * acc_kb / C + k.acc_pj_fixed)
+        + traffic * k.dram_pj_per_byte
+    )
+    return {
+        "compute": compute,
+        "memory": memory,
+        "cycles": cycles,
+        "bytes": traffic,
+        "energy_pj": energy,
+    }
+
+
+def floorplan(
+    R: Tensor,
+    C: Tensor,
+    sp_kb: Tensor,
+    acc_kb: Tensor,
+    n_ch: Tensor,
+    aspect: Tensor,
+    ops: Ops = EXACT,
+    k: Constants = CONSTANTS,
+) -> dict[str, Tensor]:
+    """Slicing floorplan of the accelerator: die area [mm^2] and clock period [ns].
+
+    The PE array (square PEs) sits above the accumulator of the same width; the global
+    buffer (a soft block of height/width ``2^aspect``) is to their right; a strip of DRAM
+    PHYs runs along the bottom edge. Returns ``area``, ``clock_ns``, ``width``, ``height``
+    and ``wire_mm`` (the critical wire), all of the broadcast shape of the inputs.
+    """
+    pitch = math.sqrt(k.pe_area)
+    array_w, array_h = C * pitch, R * pitch
+    acc_h = (k.acc_area_per_kb * acc_kb + k.acc_area_per_col * C) / array_w
+    glb_area = k.glb_area_per_kb * sp_kb + k.glb_area_fixed
+    ratio = torch.exp2(aspect)
+    glb_w, glb_h = torch.sqrt(glb_area / ratio), torch.sqrt(glb_area * ratio)
+    core_w = array_w + glb_w
+    core_h = ops.max(array_h + acc_h, glb_h)
+    die_w = ops.max(core_w, k.phy_width * n_ch)
+    die_h = core_h + k.phy_height
+    wire = glb_w / 2 + array_w + core_h / 2
+    return {
+        "area": die_w * die_h,
+        "clock_ns": k.clk_base_ns + k.clk_ns_per_mm * wire,
+        "width": die_w,
+        "height": die_h,
+        "wire_mm": wire,
+    }
+
+
+def design_costs(
+    hw: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
+    T: Tensor,
+    dataflow: Tensor,
+    order: Tensor,
+    dims: Tensor,
+    counts: Tensor,
+    ops: Ops = EXACT,
+    k: Constants = CONSTANTS,
+) -> dict[str, Tensor]:
+    """Everything about a batch of designs: objectives, buffer use and per-layer costs.
+
+    Parameters
+    ----------
+    hw
+        ``(R, C, SP_KB, ACC_KB, n_ch, glb_aspect)`` in linear units (aspect in log2), each of
+        shape ``(...)``.
+    T, dataflow, order, dims
+        As in :func:`layer_costs`.
+    counts
+        ``(L,)`` executions of each layer.
+
+    Returns
+    -------
+    dict with ``area`` [mm^2], ``latency_ms``, ``energy_mj``, ``clock_ns`` of shape
+    ``(...)``; per layer ``(..., L)``: ``glb_use`` and ``acc_use`` (need / capacity) and the
+    entries of :func:`layer_costs`.
+    """
+    R, C, sp_kb, acc_kb, n_ch, aspect = hw
+    plan = floorplan(R, C, sp_kb, acc_kb, n_ch, aspect, ops, k)
+    costs = layer_costs(T, dims, R, C, n_ch, sp_kb, acc_kb, dataflow, order, ops, k)
+    sp_need, acc_need = buffer_needs(T, k)
+    total_cycles = (costs["cycles"] * counts).sum(dim=-1)
+    return {
+        **costs,
+        "area": plan["area"],
+        "clock_ns": plan["clock_ns"],
+        "total_cycles": total_cycles,
+        "latency_ms": plan["clock_ns"] * total_cycles * 1e-6,
+        "energy_mj": (costs["energy_pj"] * counts).sum(dim=-1) * 1e-9,
+        "glb_use": sp_need / (k.bytes_per_kb * sp_kb.unsqueeze(-1)),
+        "acc_use": acc_need / (k.bytes_per_kb * acc_kb.unsqueeze(-1)),
+    }
