@@ -138,22 +138,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from dse.advisor import diagnose_problem
     from dse.config import parse_diagnose
+    from dse.plots import save
     from dse.problem import get_problem
+    from dse.solvers import resolve_device
 
     cfg = parse_diagnose(list(args.overrides) + (["quiet=true"] if args.quiet else []))
     problem = get_problem(cfg.problem.name, **cfg.problem.params)
-    report = diagnose_problem(problem, steps=cfg.steps, seed=cfg.seed, device=cfg.device)
+    report = diagnose_problem(problem, steps=cfg.steps, seed=cfg.seed,
+                              device=resolve_device(cfg.device))
     print(report)
     if cfg.out:
-        from dse.plots import save
-
-        plot = next(getattr(report, n) for n in ("plot_cosine", "plot_cosines", "plot")
-                    if hasattr(report, n))
-        fig = plot()
-        fig = getattr(fig, "figure", fig)  # an Axes or a Figure
-        for p in save(fig, os.path.join(cfg.out, f"cosine-{cfg.problem.name}")):
-            if not cfg.quiet:
-                print(p)
+        paths = save(report.plot_cosines(), os.path.join(cfg.out, f"cosine-{problem.name}"))
+        if not cfg.quiet:
+            print("\n".join(str(p) for p in paths))
     return 0
 
 
@@ -210,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gradient-conflict advisor for a problem",
                        description="Watch the objectives' gradients on a problem and "
                                    "advise which family of methods fits.",
-                       epilog="keys: problem=NAME, problem.<param>=v, steps=50, seed=0, "
+                       epilog="keys: problem=NAME, problem.<param>=v, steps=200, seed=0, "
                               "device=auto, out=FOLDER (saves the cosine plot)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=cmd_diagnose)
@@ -219,7 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops filling a positional list at the first option, so overrides given
+    # after `--quiet` come back here; they still belong to the command.
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-")
+                                              for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args))
     except (ValueError, FileNotFoundError) as exc:

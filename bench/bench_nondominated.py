@@ -10,6 +10,11 @@ GPU solver would pay). Masks are checked equal before timing.
 Usage::
 
     python bench/bench_nondominated.py [--device cpu|cuda|auto] [--quick] [--repeats R]
+                                       [--methods auto pairwise]
+
+``--methods`` picks the torch routes timed (see ``dse.pareto.nondominated``): ``auto`` is the
+default route (sort sweeps for 2 and 3 objectives); ``pairwise`` forces the chunked pairwise
+route, to show what the sweeps gain.
 """
 
 from __future__ import annotations
@@ -58,7 +63,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: moocore is single-threaded, and "
+                             "spinning OpenMP threads on a busy machine distort timings)")
+    parser.add_argument("--methods", nargs="+", default=["auto"],
+                        choices=["auto", "sweep", "pairwise"])
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
@@ -73,7 +84,7 @@ def main() -> None:
     sizes = [1000, 3000] if args.quick else [10_000, 100_000]
     print(f"# device={device} torch={torch.__version__} moocore={moocore.__version__} "
           f"threads={torch.get_num_threads()} seed={args.seed} repeats={args.repeats}")
-    print("# case                       n_front   moocore_s    torch_s  torch/moocore")
+    print("# case                       method    n_front   moocore_s    torch_s  torch/moocore")
     rng = np.random.default_rng(args.seed)
     for n in sizes:
         for m in (2, 3):
@@ -81,9 +92,6 @@ def main() -> None:
                 F = make_points(kind, n, m, rng)
                 T = torch.as_tensor(F, device=device)
                 ref = moocore.is_nondominated(F, keep_weakly=True)
-                got = nondominated(T).cpu().numpy()
-                if not np.array_equal(ref, got):
-                    raise SystemExit(f"mask mismatch for n={n} m={m} kind={kind}")
                 if device.type == "cpu":
                     t_moo = timeit(lambda F=F: moocore.is_nondominated(F, keep_weakly=True),
                                    args.repeats, sync)
@@ -91,10 +99,15 @@ def main() -> None:
                     t_moo = timeit(lambda T=T: moocore.is_nondominated(T.cpu().numpy(),
                                                                        keep_weakly=True),
                                    args.repeats, sync)
-                t_torch = timeit(lambda T=T: nondominated(T), args.repeats, sync)
                 case = f"n={n} m={m} {kind}"
-                print(f"{case:<28s} {int(ref.sum()):>7d} {t_moo:>11.5f} {t_torch:>10.5f} "
-                      f"{t_torch / t_moo:>14.2f}")
+                for method in args.methods:
+                    got = nondominated(T, method=method).cpu().numpy()
+                    if not np.array_equal(ref, got):
+                        raise SystemExit(f"mask mismatch for {case} method={method}")
+                    t_torch = timeit(lambda T=T, method=method: nondominated(T, method=method),
+                                     args.repeats, sync)
+                    print(f"{case:<28s} {method:<9s} {int(ref.sum()):>7d} {t_moo:>11.5f} "
+                          f"{t_torch:>10.5f} {t_torch / t_moo:>14.2f}", flush=True)
 
 
 if __name__ == "__main__":

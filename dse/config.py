@@ -135,7 +135,7 @@ class DiagnoseConfig:
     problem: ProblemConfig = field(
         default_factory=ProblemConfig, metadata=_doc("problem=NAME, problem.<param>=v")
     )
-    steps: int = field(default=50, metadata=_doc("optimisation steps the advisor watches"))
+    steps: int = field(default=200, metadata=_doc("optimisation steps the advisor watches"))
     seed: int = field(default=0, metadata=_doc("seed of the advisor's run"))
     device: str = field(default="auto", metadata=_doc("auto, cpu, cuda or cuda:N"))
     out: str | None = field(
@@ -163,10 +163,14 @@ class ProblemDefaults:
 #: (a prefix: ``zdt`` covers zdt1..zdt6).
 PROBLEM_DEFAULTS: dict[str, ProblemDefaults] = {
     "codesign": ProblemDefaults(
-        ("weighted_sum", "chebyshev", "nsga2", "moead", "random"), 4000, 400),
+        ("weighted_sum", "chebyshev", "mgda", "nsga2", "moead", "random"), 40000, 600),
     "zdt": ProblemDefaults(("weighted_sum", "mgda", "nsga2", "moead"), 5000, 300),
     "dtlz": ProblemDefaults(("chebyshev", "mgda", "nsga3", "moead"), 5000, 300),
     "pmtl": ProblemDefaults(("weighted_sum", "epo", "mgda", "nsga2"), 3000, 200),
+    "cagrad_toy": ProblemDefaults(("weighted_sum", "mgda", "cagrad", "nsga2"), 3000, 200),
+    # Network weights (hundreds to thousands of variables): gradient methods only.
+    "gradnorm_regression": ProblemDefaults(("weighted_sum", "mgda", "cagrad"), 3000, 200),
+    "multidigits": ProblemDefaults(("weighted_sum", "mgda", "cagrad"), 3000, 200),
 }
 _FALLBACK_DEFAULTS = ProblemDefaults(("weighted_sum", "mgda", "nsga2"), 2000, 200)
 
@@ -310,8 +314,8 @@ def parse_diagnose(overrides: Sequence[str] = ()) -> DiagnoseConfig:
     assert isinstance(cfg, DiagnoseConfig)
     _validate_problem(cfg.problem)
     _validate_device(cfg.device)
-    if cfg.steps < 1:
-        raise ConfigError(f"steps must be >= 1, got {cfg.steps}")
+    if cfg.steps < 4:
+        raise ConfigError(f"steps must be >= 4, got {cfg.steps}")
     return cfg
 
 

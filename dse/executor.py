@@ -14,6 +14,7 @@ to the calling process, so the sweep's single SQLite writer stays in one place.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -79,7 +80,7 @@ class DaskExecutor:
                 threads_per_worker=threads_per_worker,
                 processes=True,
                 dashboard_address=None,
-                silence_logs="error",
+                silence_logs=logging.ERROR,
             )
             self._client = Client(self._cluster)
         else:

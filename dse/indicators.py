@@ -20,6 +20,7 @@ Edge cases (each tested)
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import moocore
 import numpy as np
@@ -99,7 +100,9 @@ def _pair(F: object, ref_front: object, nan: str) -> tuple[np.ndarray, np.ndarra
     return A, R
 
 
-def _min_over_F(A: np.ndarray, R: np.ndarray, dist) -> np.ndarray:
+def _min_over_F(
+    A: np.ndarray, R: np.ndarray, dist: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """For each row ``r`` of ``R``: ``min_a dist(a - r)`` over rows ``a`` of ``A``, chunked.
 
     ``dist`` maps differences ``(C, NA, M)`` to ``(C, NA)``.

@@ -9,9 +9,11 @@ Two routes give identical answers:
   objectives), one point set at a time;
 * torch tensors stay in torch on their own device (a GPU population is never copied to the
   host), batched over any leading dimensions: ``F`` of shape ``(..., N, M)`` gives a mask
-  ``(..., N)``. Two objectives use an ``O(N log N)`` sort-and-cumulative-minimum sweep; three
-  or more use a chunked pairwise comparison against the growing front, so peak memory is
-  bounded by ``chunk_size * (front size + chunk_size) * M`` instead of ``N^2 * M``.
+  ``(..., N)``. One or two objectives use an ``O(N log N)`` sort-and-cumulative-minimum
+  sweep; three objectives an ``O(N log^2 N)`` divide-and-conquer sweep (sorts, cumulative
+  minima and binary searches, no host synchronisation, memory ``O(N)``); four or more a
+  chunked pairwise comparison against the growing front, ``O(N * front size * M)`` work with
+  peak memory bounded by ``chunk_size * (front size + chunk_size)`` instead of ``N^2 * M``.
 
 Conventions
 -----------
@@ -26,6 +28,7 @@ index). Rows holding a NaN have no defined dominance: by default they raise a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal, TypeVar
 
 import moocore
@@ -34,6 +37,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "Method",
     "NanPolicy",
     "dominates",
     "nondominated",
@@ -42,6 +46,7 @@ __all__ = [
 ]
 
 NanPolicy = Literal["raise", "drop"]
+Method = Literal["auto", "sweep", "pairwise"]
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
 # Default bound on the number of elements of one comparison block (batch * rows * candidates)
@@ -50,6 +55,7 @@ ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 _BLOCK_ELEMENTS = 2**24
 _MAX_LISTED_ROWS = 10
 _FIRST_CHUNK = 128  # doubled each chunk up to the block budget
+_SWEEP_BASE = 32  # block size below which the three-objective sweep compares all pairs
 
 
 # --------------------------------------------------------------------------------------
@@ -173,6 +179,7 @@ def nondominated(
     keep_duplicates: bool = True,
     nan: NanPolicy = "raise",
     chunk_size: int | None = None,
+    method: Method = "auto",
 ) -> ArrayT:
     """Mask of the non-dominated rows of ``F`` (minimisation).
 
@@ -188,9 +195,13 @@ def nondominated(
         ``"raise"`` (default): a :class:`ValueError` naming the rows with a NaN.
         ``"drop"``: such rows are excluded (mask ``False``) and ignored by the other rows.
     chunk_size
-        torch route with three or more objectives only: number of rows compared at once.
-        Default: chosen so one comparison block holds about ``2**24`` elements. Ignored by
-        the numpy route and by the ``O(N log N)`` route used for one or two objectives.
+        torch pairwise route only: number of rows compared at once. Default: starts at 128
+        and doubles while one comparison block holds at most about ``2**24`` elements.
+        Ignored by the numpy route and by the sweeps.
+    method
+        torch route only. ``"auto"`` (default): the sweep for up to three objectives, the
+        pairwise route otherwise. ``"sweep"`` (one to three objectives) or ``"pairwise"``
+        (any number) to force one; all give the same mask.
 
     Returns
     -------
@@ -203,15 +214,21 @@ def nondominated(
         Non-real dtype.
     ValueError
         Fewer than two dimensions, zero objectives, NaN rows with ``nan="raise"``, or a
-        non-positive ``chunk_size``.
+        non-positive ``chunk_size``, an unknown ``method`` or ``"sweep"`` with more than
+        three objectives.
     """
     F = as_points(F)
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
+    if method not in ("auto", "sweep", "pairwise"):
+        raise ValueError(f"method must be 'auto', 'sweep' or 'pairwise', got {method!r}")
+    if method == "sweep" and F.shape[-1] > 3:
+        raise ValueError(f"method='sweep' handles 1 to 3 objectives, got shape {tuple(F.shape)};"
+                         " use 'auto' or 'pairwise'")
     excluded = _nan_or_raise(F, nan, "F")
     if isinstance(F, Tensor):
         with torch.no_grad():  # a mask has no gradient; do not record a graph
-            return _nondominated_torch(F, keep_duplicates, excluded, chunk_size)
+            return _nondominated_torch(F, keep_duplicates, excluded, chunk_size, method)
     return _nondominated_numpy(F, keep_duplicates, excluded)
 
 
@@ -219,7 +236,7 @@ def pareto_front(F: ArrayT, **kwargs: object) -> ArrayT:
     """Copy of the non-dominated rows of a single point set ``F`` of shape ``(N, M)``.
 
     Keyword arguments are those of :func:`nondominated` (``keep_duplicates``, ``nan``,
-    ``chunk_size``). Row order is preserved. For batched sets use :func:`nondominated`
+    ``chunk_size``, ``method``). Row order is preserved. For batched sets use :func:`nondominated`
     (fronts of different sizes do not stack).
     """
     F = as_points(F)
@@ -259,7 +276,11 @@ def pareto_rank(F: ArrayT, *, nan: NanPolicy = "raise") -> ArrayT:
 # numpy route (moocore), one point set at a time
 # --------------------------------------------------------------------------------------
 def _per_set_numpy(
-    F: np.ndarray, excluded: np.ndarray | None, fn, fill: int | bool, dtype: type
+    F: np.ndarray,
+    excluded: np.ndarray | None,
+    fn: Callable[[np.ndarray], np.ndarray],
+    fill: int | bool,
+    dtype: type,
 ) -> np.ndarray:
     """Apply ``fn`` (a moocore function on an ``(n, M)`` float array) to each point set."""
     lead = F.shape[:-2]
@@ -314,7 +335,11 @@ def _lexsort(F: Tensor, tiebreak: Tensor) -> Tensor:
 
 
 def _nondominated_torch(
-    F: Tensor, keep_duplicates: bool, excluded: Tensor | None, chunk_size: int | None
+    F: Tensor,
+    keep_duplicates: bool,
+    excluded: Tensor | None,
+    chunk_size: int | None,
+    method: str = "auto",
 ) -> Tensor:
     lead, n, m = F.shape[:-2], F.shape[-2], F.shape[-1]
     b = math.prod(lead)
@@ -338,10 +363,12 @@ def _nondominated_torch(
     # first[i]: row i (sorted) differs from the previous one, i.e. starts a group of copies.
     first = torch.ones((b, n), dtype=torch.bool, device=F.device)
     first[:, 1:] = (S[:, 1:] != S[:, :-1]).any(dim=-1)
-    if S.shape[-1] == 2:
+    if method == "pairwise" or S.shape[-1] > 3:
+        dominated = _dominated_sorted_pairwise(S, first, chunk_size)
+    elif S.shape[-1] == 2:
         dominated = _dominated_sorted_2d(S, first)
     else:
-        dominated = _dominated_sorted_pairwise(S, first, chunk_size)
+        dominated = _dominated_sorted_3d(S, first)
     keep_sorted = ~dominated
     if not keep_duplicates:
         keep_sorted &= first
@@ -366,6 +393,58 @@ def _dominated_sorted_2d(S: Tensor, first: Tensor) -> Tensor:
     # min of f2 over positions < k (the value at k = 0 is unused: masked by start > 0)
     before = torch.cat([running_min[:, :1], running_min[:, :-1]], dim=1)
     return (start > 0) & (torch.gather(before, 1, start) <= f2)
+
+
+def _dominated_sorted_3d(S: Tensor, first: Tensor) -> Tensor:
+    """Dominated rows of lexicographically sorted three-objective sets ``S`` (``(B, N, 3)``).
+
+    Only the first copy of each vector (``first``) acts as a candidate dominator; every
+    earlier candidate is lexicographically smaller and different, so it dominates row ``i``
+    iff ``f2 <= f2_i`` and ``f3 <= f3_i``: a two-dimensional query on the rows before ``i``.
+    It is answered by divide and conquer over positions (CDQ): at the level with halves of
+    size ``h``, every block of ``2h`` rows sorts its left half by ``f2``, takes the cumulative
+    minimum of ``f3`` (and a cumulative count of real candidates, so that padding and later
+    copies, which carry the worst value, never count), and each row of the right half looks
+    up its ``f2`` by binary search. Over all levels each row meets every earlier row exactly
+    once; blocks of ``_SWEEP_BASE`` rows are compared pairwise instead of recursing. Copies
+    then take the answer of their group's first row. All levels are batched
+    tensor operations: ``O(N log^2 N)`` work, ``O(N)`` memory, no host synchronisation.
+    """
+    b, n, _ = S.shape
+    length = 1 << max(0, (n - 1).bit_length())  # padded to a power of two
+    worst = _worst_value(S.dtype)
+    pos = torch.arange(n, device=S.device).expand(b, n)
+    start = torch.cummax(torch.where(first, pos, 0), dim=-1).values
+    f2 = S[..., 1]
+    f3 = torch.where(first, S[..., 2], worst)
+    real = first.to(torch.int32)
+    if length > n:
+        f2 = torch.nn.functional.pad(f2, (0, length - n), value=worst)
+        f3 = torch.nn.functional.pad(f3, (0, length - n), value=worst)
+        real = torch.nn.functional.pad(real, (0, length - n), value=0)
+    # Base case: inside blocks of _SWEEP_BASE rows, compare every pair directly; the first
+    # levels of the recursion would be many tiny sorts and scans, slow on CPU.
+    k = min(_SWEEP_BASE, length)
+    c2, c3, cr = (t.view(b, length // k, k) for t in (f2, f3, real))
+    earlier = torch.ones((k, k), dtype=torch.bool, device=S.device).tril(-1)  # [i, j]: j < i
+    hit = (earlier & (c2[..., None, :] <= c2[..., :, None])
+           & (c3[..., None, :] <= c3[..., :, None]) & (cr[..., None, :] > 0))
+    dominated = hit.any(dim=-1).reshape(b, length)
+    h = k
+    while h < length:
+        shape = (b, length // (2 * h), 2, h)
+        q2, q3, qr = f2.view(shape), f3.view(shape), real.view(shape)
+        left2, idx = torch.sort(q2[:, :, 0], dim=-1)
+        left3 = torch.cummin(torch.gather(q3[:, :, 0], -1, idx), dim=-1).values
+        count = torch.cumsum(torch.gather(qr[:, :, 0], -1, idx), dim=-1)
+        right2, right3 = q2[:, :, 1].contiguous(), q3[:, :, 1]
+        p = torch.searchsorted(left2, right2, right=True)  # left rows with f2 <= f2_i
+        at = (p - 1).clamp_min(0)
+        hit = (p > 0) & (torch.gather(count, -1, at) > 0) & (
+            torch.gather(left3, -1, at) <= right3)
+        dominated.view(shape)[:, :, 1] |= hit
+        h *= 2
+    return torch.gather(dominated[:, :n], 1, start)
 
 
 def _dominates_block(cand: Tensor, cand_g: Tensor, rows: Tensor, rows_g: Tensor) -> Tensor:
@@ -400,7 +479,7 @@ def _compact(x: Tensor, g: Tensor, keep: Tensor) -> tuple[Tensor, Tensor, Tensor
 
 
 def _dominated_sorted_pairwise(S: Tensor, first: Tensor, chunk_size: int | None) -> Tensor:
-    """Dominated rows of lexicographically sorted sets ``S`` (``(B, N, M)``), ``M >= 2``.
+    """Dominated rows of lexicographically sorted sets ``S`` (``(B, N, M)``), ``M >= 1``.
 
     Rows are processed in sorted order, in chunks. A dominated row is dominated by some
     non-dominated row (dominance is transitive on a finite set) that precedes it in sorted

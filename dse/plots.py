@@ -60,6 +60,17 @@ def _nondominated(F: np.ndarray) -> np.ndarray:
     return F[nondominated(F, keep_duplicates=False)]
 
 
+def _log_axes(values: Sequence[np.ndarray], ax: Any, axes: Sequence[str] = ("x", "y")) -> None:
+    """Log scale on an axis whose values are all positive and span over two decades
+    (co-design latencies run from milliseconds to seconds)."""
+    for k, which in enumerate(axes):
+        col = np.concatenate([np.asarray(v, float)[:, k] for v in values if len(v)] or
+                             [np.zeros(0)])
+        col = col[np.isfinite(col)]
+        if col.size and col.min() > 0 and col.max() / col.min() > 100:
+            getattr(ax, f"set_{which}scale")("log")
+
+
 def _sorted_front(F: np.ndarray) -> np.ndarray:
     return F[np.argsort(F[:, 0], kind="stable")] if len(F) else F
 
@@ -97,6 +108,7 @@ def plot_fronts(
         fig = _fronts_parallel(arrays, ref, names)
     if title:
         fig.suptitle(title)
+        fig.tight_layout()  # room for the title (3D axes otherwise run into it)
     return fig
 
 
@@ -110,6 +122,7 @@ def _fronts_2d(arrays: Mapping[str, np.ndarray], ref: np.ndarray | None,
     for label, F in arrays.items():
         F = _sorted_front(F)
         ax.plot(F[:, 0], F[:, 1], "o-", ms=4, lw=0.8, label=f"{label} ({len(F)})", zorder=2)
+    _log_axes([*arrays.values(), *([ref] if ref is not None else [])], ax)
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.grid(alpha=0.3)
@@ -136,7 +149,9 @@ def _fronts_3d(arrays: Mapping[str, np.ndarray], ref: np.ndarray | None,
     ax3.set_ylabel(names[1])
     ax3.set_zlabel(names[2])
     ax3.legend(fontsize="x-small")
+    everything = [*arrays.values(), *([ref] if ref is not None else [])]
     for ax, (i, j) in zip(axes, pairs, strict=True):
+        _log_axes([v[:, [i, j]] for v in everything if len(v)], ax)
         ax.set_xlabel(names[i])
         ax.set_ylabel(names[j])
         ax.grid(alpha=0.3)
@@ -154,7 +169,8 @@ def _fronts_parallel(arrays: Mapping[str, np.ndarray], ref: np.ndarray | None,
     fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(names)), 4.8))
     xs = np.arange(len(names))
     if ref is not None and len(ref):
-        ax.plot(xs, ((ref - lo) / width).T, color="0.7", lw=0.5, alpha=0.3)
+        ref_lines = ax.plot(xs, ((ref - lo) / width).T, color="0.7", lw=0.5, alpha=0.3)
+        ref_lines[0].set_label("reference front")
     for k, (label, F) in enumerate(arrays.items()):
         colour = f"C{k % 10}"
         lines = ax.plot(xs, ((F - lo) / width).T, color=colour, lw=0.8, alpha=0.6)
@@ -291,8 +307,7 @@ def _method_fronts(designs: pd.DataFrame, ocols: list[str], by: Sequence[str]) -
 
 def _draw(stores: Sequence[Any], labels: Sequence[str], out: Path, *,
           job_keys: set[str] | None, offset: float) -> list[Path]:
-    from dse.problem import get_problem
-    from dse.sweep import reference_for
+    from dse.sweep import stored_reference
 
     runs, designs, hist = [], [], []
     for label, store in zip(labels, stores, strict=True):
@@ -300,7 +315,9 @@ def _draw(stores: Sequence[Any], labels: Sequence[str], out: Path, *,
         if job_keys is not None:
             r = r[r["job_key"].isin(job_keys)]
         r = r.assign(run=label)
-        d = store.designs(front_only=True).assign(run=label)
+        # Variables only where a plot shows them (co-design hardware).
+        need_x = bool((r["problem"] == "codesign").any())
+        d = store.designs(front_only=True, variables=need_x).assign(run=label)
         h = store.history().assign(run=label)
         runs.append(r)
         designs.append(d[d["run_id"].isin(r["run_id"])])
@@ -326,8 +343,7 @@ def _draw(stores: Sequence[Any], labels: Sequence[str], out: Path, *,
         ocols = [f"f.{o}" for o in onames]
         ids = set(zip(grp["run"], grp["run_id"], strict=True))
         sel = D[[(r, i) in ids for r, i in zip(D["run"], D["run_id"], strict=True)]]
-        problem = get_problem(name, **params)
-        ref_front, _ = reference_for(problem, offset)
+        ref_front, _ = stored_reference(name, params, offset)
         fronts = _method_fronts(sel, ocols, by)
         tag = f"{name} {params}" if params else name
         fig = plot_fronts(fronts, ref_front, onames, title=f"fronts: {tag}")

@@ -316,13 +316,19 @@ class Store:
             params = (int(run_id),)
         return self.query(sql + " ORDER BY h.run_id, h.step", params)
 
-    def designs(self, run_id: int | None = None, *, front_only: bool = False) -> pd.DataFrame:
+    def designs(self, run_id: int | None = None, *, front_only: bool = False,
+                variables: bool = True) -> pd.DataFrame:
         """Designs with one column per variable (``x.<name>``), objective (``f.<name>``)
         and constraint (``g.<name>``), plus ``run_id``, ``problem``, ``method``, ``seed``,
-        ``feasible`` and ``on_front``."""
+        ``design``, ``feasible`` and ``on_front``.
+
+        ``variables=False`` leaves out the ``x.*`` columns (cheaper for problems with
+        thousands of variables, such as network weights).
+        """
+        vectors = "d.x, d.f, d.g" if variables else "d.f, d.g"
         sql = (
             "SELECT d.run_id, r.problem, r.method, r.seed, d.design, d.feasible, d.on_front, "
-            "d.x, d.f, d.g, r.variable_names, r.objective_names, r.constraint_names "
+            f"{vectors}, r.variable_names, r.objective_names, r.constraint_names "
             "FROM designs d JOIN runs r USING (run_id)"
         )
         where, params = [], []
@@ -334,23 +340,26 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         raw = self.query(sql + " ORDER BY d.run_id, d.design", params)
+        keys = ["run_id", "problem", "method", "seed", "design", "feasible", "on_front"]
+        parts = (("x", "variable_names"),) if variables else ()
+        parts += (("f", "objective_names"), ("g", "constraint_names"))
         frames = []
         for _, grp in raw.groupby("run_id", sort=True):
             first = grp.iloc[0]
-            block = grp[["run_id", "problem", "method", "seed", "design"]].copy()
-            block["feasible"] = grp["feasible"].astype(bool)
-            block["on_front"] = grp["on_front"].astype(bool)
-            for col, names in (("x", "variable_names"), ("f", "objective_names"),
-                               ("g", "constraint_names")):
+            block = grp[keys].reset_index(drop=True)
+            block["feasible"] = block["feasible"].astype(bool)
+            block["on_front"] = block["on_front"].astype(bool)
+            # One concat of whole blocks: inserting thousands of columns one by one is slow.
+            blocks = [block]
+            for col, names in parts:
                 labels = [f"{col}.{n}" for n in json.loads(first[names])]
                 vals = np.array([json.loads(v) for v in grp[col]], float).reshape(
                     len(grp), len(labels)
                 )
-                block[labels] = vals
-            frames.append(block.reset_index(drop=True))
+                blocks.append(pd.DataFrame(vals, columns=labels))
+            frames.append(pd.concat(blocks, axis=1))
         if not frames:
-            return raw.drop(columns=["x", "f", "g", "variable_names", "objective_names",
-                                     "constraint_names"])
+            return raw[keys]
         return pd.concat(frames, ignore_index=True)
 
     def result(self, run_id: int) -> Result:

@@ -62,6 +62,7 @@ __all__ = [
     "run_dir_for",
     "run_job",
     "run_sweep",
+    "stored_reference",
     "summarize",
 ]
 
@@ -159,6 +160,19 @@ def reference_for(
     return front, reference_point(front.min(axis=0), front.max(axis=0), offset)
 
 
+def stored_reference(
+    name: str, params: dict[str, Any], offset: float = 0.1
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """:func:`reference_for` of a stored run's problem; ``(None, None)`` when the problem
+    is not registered in this process (e.g. one defined in a notebook), so its runs are
+    still measured, with the union rule."""
+    try:
+        problem = get_problem(name, **params)
+    except ValueError:
+        return None, None
+    return reference_for(problem, offset)
+
+
 def front_metrics(
     F: np.ndarray, ref_front: np.ndarray | None, ref: np.ndarray
 ) -> dict[str, float | None]:
@@ -194,7 +208,7 @@ def metrics_table(stores: Sequence[Store], labels: Sequence[str] | None = None, 
             r = r[r["job_key"].isin(job_keys)]
         r.insert(0, "run", label)
         runs.append(r)
-        d = store.designs(front_only=True)
+        d = store.designs(front_only=True, variables=False)
         d.insert(0, "run", label)
         fronts.append(d)
     table = pd.concat(runs, ignore_index=True) if runs else pd.DataFrame()
@@ -211,7 +225,7 @@ def metrics_table(stores: Sequence[Store], labels: Sequence[str] | None = None, 
             sel = designs[(designs["run"] == row["run"]) & (designs["run_id"] == row["run_id"])]
             front_of[idx] = (sel[ocols].to_numpy(float) if len(sel)
                              else np.zeros((0, len(ocols))))
-        ref_front, ref = reference_for(get_problem(name, **json.loads(pjson)), offset)
+        ref_front, ref = stored_reference(name, json.loads(pjson), offset)
         if ref is None:
             from dse.indicators import reference_point
 
@@ -279,7 +293,7 @@ def run_dir_for(cfg: SweepConfig) -> Path:
 
 
 def _bars(jobs: Sequence[Job], quiet: bool) -> tuple[Any, dict[str, Any]]:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets inside notebooks
 
     methods = list(dict.fromkeys(j.method for j in jobs))
     overall = tqdm(total=len(jobs), desc="overall", position=0, disable=quiet,
@@ -292,8 +306,13 @@ def _bars(jobs: Sequence[Job], quiet: bool) -> tuple[Any, dict[str, Any]]:
     return overall, per
 
 
-def run_sweep(config: SweepConfig | Sequence[str] = ()) -> SweepReport:
+def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
+              ) -> SweepReport:
     """Run every job of ``config`` (a config or ``key=value`` overrides) not yet stored.
+
+    ``executor`` (optional) is an already open executor of :mod:`dse.executor` to use
+    instead of the one ``config.executor`` describes (e.g. one Dask cluster for several
+    sweeps); it is left open.
 
     Each finished job is written to ``<run>/results.sqlite`` at once, so an interrupted
     sweep loses at most the jobs still running; calling again with the same config runs
@@ -314,9 +333,10 @@ def run_sweep(config: SweepConfig | Sequence[str] = ()) -> SweepReport:
         n_run = 0
         if todo:
             overall, per = _bars(todo, cfg.quiet)
-            ex = make_executor(cfg.executor.name, address=cfg.executor.address,
-                               n_workers=cfg.executor.n_workers,
-                               threads_per_worker=cfg.executor.threads_per_worker)
+            ex = executor or make_executor(
+                cfg.executor.name, address=cfg.executor.address,
+                n_workers=cfg.executor.n_workers,
+                threads_per_worker=cfg.executor.threads_per_worker)
             try:
                 for job, out in ex.map_unordered(run_job, todo):
                     if isinstance(out, BaseException):
@@ -334,7 +354,8 @@ def run_sweep(config: SweepConfig | Sequence[str] = ()) -> SweepReport:
                     per[job.method].update(1)
                     overall.update(1)
             finally:
-                ex.close()
+                if executor is None:
+                    ex.close()
                 for bar in (*per.values(), overall):
                     bar.close()
         keys = {j.key for j in jobs}

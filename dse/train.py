@@ -31,7 +31,7 @@ so a multi-task model that loses accuracy has a positive Delta_m: lower is bette
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "TrainResult",
     "delta_m",
     "descend",
+    "descend_many",
     "evaluate_model",
     "resolve_device",
     "resolve_method",
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 # Methods whose weights define a scalarised loss sum_i w_i L_i: heads get w_i * grad L_i.
-_SCALARISING = {"mean", "linear", "uncertainty", "gradnorm", "dwa", "loss_norm"}
+_SCALARISING = {"mean", "linear", "chebyshev", "uncertainty", "gradnorm", "dwa", "loss_norm"}
 
 
 # ---------------------------------------------------------------------- helpers
@@ -63,7 +64,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:i', got {device!r}") from err
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:i', got {device!r}"
+        ) from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but CUDA is not available; use 'cpu' or 'auto'")
     return dev
@@ -216,7 +219,8 @@ class TrainResult:
     history
         One row per logged step: ``step``, ``loss_<task>``, ``weight_<task>`` and, when
         the Jacobian was computed, ``cos_<a>_<b>`` for every task pair and ``grad_norm_<task>``
-        (norm of the task's shared-parameter gradient).
+        (norm of the task's shared-parameter gradient; with ``jacobian="features"`` both are
+        measured on the gradients w.r.t. the shared representation).
     metrics
         ``{split: evaluate_model(...)}`` for the held-out splits after training.
     method, seed, wall_time
@@ -246,11 +250,12 @@ def train(
     steps: int | None = None,
     lr: float | None = None,
     optimizer: Any = "adam",
-    batch_size: int | None | str = "task",
+    batch_size: int | str | None = "task",
     device: str | torch.device | None = "cpu",
     seed: int = 0,
     tasks: Sequence[int] | None = None,
     track_gradients: bool = True,
+    jacobian: str = "params",
     log_every: int = 1,
     eval_splits: Sequence[str] = ("val", "test"),
     progress: bool = True,
@@ -283,6 +288,15 @@ def train(
     track_gradients
         Compute the per-task Jacobian even for ``"mean"`` / ``"linear"`` so the history
         holds gradient cosines; with ``False`` those methods take one ordinary backward.
+    jacobian
+        ``"params"`` (default): exact per-task gradients of all shared parameters (one
+        vmapped backward). ``"features"``: the MGDA-UB shortcut of Sener & Koltun (2018):
+        weights from the Gramian of the task gradients w.r.t. the shared representation
+        (the trunk output, per example), then one ordinary backward of ``sum_i w_i L_i``;
+        the step is still ``sum_i w_i g_i`` but the weights solve the problem posed in
+        feature space (an upper bound for MGDA), at about the cost of plain training.
+        Heads get ``w_i``-scaled gradients there, and GradNorm measures its norms on the
+        representation instead of the last shared layer.
     log_every
         Record every ``log_every``-th step in the history.
     eval_splits
@@ -312,6 +326,9 @@ def train(
     if not active or any(t < 0 or t >= K for t in active):
         raise ValueError(f"tasks must be indices in [0, {K - 1}], got {tasks}")
     single = tasks is not None and len(active) == 1
+    if jacobian not in ("params", "features"):
+        raise ValueError(f"jacobian must be 'params' or 'features', got {jacobian!r}")
+    features = jacobian == "features" and not single
     weighting = None if single else resolve_method(method, method_params)
     name = f"single_{task.task_names[active[0]]}" if single else _method_name(weighting)
 
@@ -347,14 +364,17 @@ def train(
     order = order[: steps * bs].view(steps, bs).to(dev)
 
     rec_loss, rec_w, rec_G, rec_step = [], [], [], []
-    n_shared = sum(p.numel() for p in shared)
-    head_sizes = [sum(p.numel() for p in ps) for ps in heads]
+    head_params = [p for t in active for p in heads[t]]
     postfix_every = max(1, steps // 50)
     t0 = time.perf_counter()
     bar = tqdm(range(steps), desc=name, disable=not progress, leave=False)
     for step in bar:
         idx = order[step]
-        out = model(X[idx])
+        if features:
+            z = model.trunk(X[idx])
+            out = model.forward_heads(z)
+        else:
+            out = model(X[idx])
         losses_all = task.losses(out, Y[idx])
         losses = losses_all[active]
         opt.zero_grad(set_to_none=True)
@@ -365,20 +385,30 @@ def train(
         elif not use_jac:
             w = combiner.w(None, losses=losses.detach())
             (w.to(losses.dtype) * losses).sum().backward()
+        elif features:
+            # MGDA-UB route: the Gramian of the task gradients w.r.t. the shared
+            # representation (cheap: heads only), then ONE ordinary backward of
+            # sum_i w_i L_i, which gives the shared parameters exactly sum_i w_i g_i.
+            # Loss i reaches z through head i only, so K small backward passes through the
+            # heads cost one head-backward in all (and no vmap overhead).
+            Jz = torch.stack([torch.autograd.grad(losses[i], z, retain_graph=True)[0]
+                              for i in range(len(active))])
+            G = gramian(Jz.reshape(len(active), -1))
+            w = combiner.weights(G, losses, G)
+            (w.detach().to(losses.dtype) * losses).sum().backward()
         else:
-            head_params = [p for t in active for p in heads[t]]
-            J_all = task_jacobian(losses, shared + head_params)
-            J = J_all[:, :n_shared]
+            # Shared parameters: the K x P Jacobian in one vmapped backward. Heads: each
+            # is reached by its own loss only, so one ordinary backward of the (weighted)
+            # sum gives every head its task's gradient without K-wide head Jacobians.
+            J = task_jacobian(losses, shared, retain_graph=True)
             G = gramian(J)
             G_last = gramian(J[:, last_cols]) if last_cols is not None else None
             w = combiner.weights(G, losses, G_last)
             _write(shared, w.to(J.dtype) @ J)
-            start = n_shared
-            for i, t in enumerate(active):
-                size = head_sizes[t]
-                g = J_all[i, start:start + size]
-                _write(heads[t], g * w[i].to(g.dtype) if scale_heads else g)
-                start += size
+            coef = w.detach().to(losses.dtype) if scale_heads else torch.ones_like(losses)
+            grads = torch.autograd.grad((coef * losses).sum(), head_params)
+            for p, g in zip(head_params, grads, strict=True):
+                p.grad = g
         opt.step()
         if step % log_every == 0 or step == steps - 1:
             rec_step.append(step)
@@ -399,6 +429,7 @@ def train(
                        config={"steps": steps, "lr": lr, "batch_size": bs,
                                "optimizer": str(optimizer), "device": str(dev),
                                "method_params": dict(method_params or {}),
+                               "jacobian": jacobian,
                                "tasks": active})
 
 
@@ -407,7 +438,7 @@ def _write(params: Sequence[Tensor], flat: Tensor) -> None:
     start = 0
     for p in params:
         k = p.numel()
-        p.grad = flat[start:start + k].view_as(p).to(p.dtype).clone()
+        p.grad = flat[start:start + k].view_as(p).to(p.dtype)
         start += k
 
 
@@ -480,6 +511,23 @@ def descend(
     x0: Any = None,
     *,
     method_params: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> DescentResult:
+    """Gradient descent on a differentiable problem's variables with one weighting.
+
+    Shorthand for :func:`descend_many` with a single method; see there for the keyword
+    arguments (``steps``, ``lr``, ``optimizer``, ``record_every``, ``device``, ``dtype``,
+    ``seed``, ``project``, ``progress``).
+    """
+    w = resolve_method(method, method_params)
+    return descend_many(problem, {"_": w}, x0, **kwargs)["_"]
+
+
+def descend_many(
+    problem: Any,
+    methods: Mapping[str, Any],
+    x0: Any = None,
+    *,
     steps: int = 1000,
     lr: float = 1e-2,
     optimizer: Any = "adam",
@@ -489,23 +537,28 @@ def descend(
     seed: int = 0,
     project: bool = True,
     progress: bool = False,
-) -> DescentResult:
-    """Gradient descent on a differentiable problem's variables with a weighting.
+) -> dict[str, DescentResult]:
+    """Run several weightings side by side from the same starts, in one batched loop.
+
+    Every method's copy of the starts is stacked into one ``(M * S, n_var)`` tensor, so
+    each step costs one evaluation, one batched backward and one optimiser step for all
+    methods (only the weightings are called per method). Adam acts per coordinate, so this
+    is the same as ``M * S`` separate runs.
 
     Parameters
     ----------
     problem
         A :class:`~dse.problem.Problem` with a continuous relaxation.
-    method, method_params
-        As in :func:`train`.
+    methods
+        Label -> weighting name or object (``{"mgda": "mgda", "c=10": get_weighting(
+        "cagrad", c=10.0)}``).
     x0
-        Starting points ``(S, n_var)`` or ``(n_var,)`` (default: ``problem.sample(1, seed)``,
-        or the problem's ``initial_point`` when it has one).
+        Starting points ``(S, n_var)`` or ``(n_var,)`` (default: the problem's
+        ``initial_point(seed=seed)`` when it has one, else ``problem.sample(1, seed)``).
     steps, lr, optimizer
-        Optimiser settings; all starts move at once (Adam acts per coordinate, so a batch
-        of starts is the same as separate runs).
+        Optimiser settings.
     record_every
-        Keep every ``record_every``-th iterate (plus the last).
+        Keep every ``record_every``-th iterate (the final point is always kept).
     device, dtype
         Where and in which precision to run.
     seed
@@ -514,6 +567,10 @@ def descend(
         Clip iterates to the variable bounds after each step.
     progress
         Show a tqdm progress bar.
+
+    Returns
+    -------
+    Label -> :class:`DescentResult`.
     """
     from tqdm.auto import tqdm
 
@@ -523,61 +580,67 @@ def descend(
         raise ValueError(f"problem {getattr(problem, 'name', problem)!r} has no relaxation")
     if steps < 1 or record_every < 1:
         raise ValueError(f"steps and record_every must be >= 1, got {steps}, {record_every}")
+    if not methods:
+        raise ValueError("methods must name at least one weighting")
     dev = resolve_device(device)
     if x0 is None:
         init = getattr(problem, "initial_point", None)
         x0 = init(seed=seed) if callable(init) else problem.sample(1, seed=seed)[0]
-    x = torch.as_tensor(np.asarray(x0) if not isinstance(x0, Tensor) else x0.detach())
-    x = x.to(dev, dtype).clone()
-    if x.ndim == 1:
-        x = x[None]
-    if x.ndim != 2 or x.shape[1] != problem.n_relaxed:
+    start = torch.as_tensor(np.asarray(x0) if not isinstance(x0, Tensor) else x0.detach())
+    start = start.to(dev, dtype)
+    if start.ndim == 1:
+        start = start[None]
+    if start.ndim != 2 or start.shape[1] != problem.n_relaxed:
         raise ValueError(f"x0 must have shape (S, {problem.n_relaxed}) or "
-                         f"({problem.n_relaxed},), got {tuple(x.shape)}")
-    S, K = x.shape[0], problem.n_obj
+                         f"({problem.n_relaxed},), got {tuple(start.shape)}")
+    S, K = start.shape[0], problem.n_obj
+    labels = list(methods)
+    M = len(labels)
+    combiners = [_Combiner(resolve_method(methods[k]), K, dev, dtype, lead=(S,))
+                 for k in labels]
+    x = start.repeat(M, 1).requires_grad_(True)
     lo, hi = (torch.as_tensor(b, device=dev, dtype=dtype) for b in problem.relaxed_bounds())
-    x.requires_grad_(True)
-    weighting = resolve_method(method, method_params)
-    combiner = _Combiner(weighting, K, dev, dtype, lead=(S,))
-    opt = _make_optimizer(optimizer, [x, *combiner.extra_parameters()], lr)
-    eye = torch.eye(K, dtype=dtype, device=dev)[:, None, :].expand(K, S, K)
+    extra = [p for c in combiners for p in c.extra_parameters()]
+    opt = _make_optimizer(optimizer, [x, *extra], lr)
+    eye = torch.eye(K, dtype=dtype, device=dev)[:, None, :].expand(K, M * S, K)
+
+    def jac(z: Tensor) -> tuple[Tensor, Tensor]:
+        F = problem.evaluate_relaxed(z)
+        # One batched backward gives every objective's gradient at every point.
+        (Jt,) = torch.autograd.grad(F, z, grad_outputs=eye, is_grads_batched=True)
+        return F.detach(), Jt.transpose(0, 1)  # (M*S, K), (M*S, K, n)
 
     recs: dict[str, list[Tensor]] = {k: [] for k in ("X", "F", "w", "G")}
     rec_steps: list[int] = []
-    for step in tqdm(range(steps), disable=not progress, leave=False,
-                     desc=_method_name(weighting)):
-        F = problem.evaluate_relaxed(x)
-        # One batched backward gives every objective's gradient for every start.
-        (Jt,) = torch.autograd.grad(F, x, grad_outputs=eye, is_grads_batched=True)
-        J = Jt.transpose(0, 1)  # (S, K, n)
+    w = torch.zeros(M * S, K, dtype=dtype, device=dev)
+    for step in tqdm(range(steps + 1), disable=not progress, leave=False, desc="descend"):
+        F, J = jac(x)
         G = gramian(J)
-        opt.zero_grad(set_to_none=True)
-        w = combiner.weights(G, F)
-        x.grad = (w.to(J.dtype).unsqueeze(-2) @ J).squeeze(-2)
-        if step % record_every == 0:
+        if step < steps:
+            opt.zero_grad(set_to_none=True)
+            w = torch.cat([c.weights(G[i * S:(i + 1) * S], F[i * S:(i + 1) * S]).to(dtype)
+                           for i, c in enumerate(combiners)])
+        if step % record_every == 0 or step == steps:
             rec_steps.append(step)
             for k, v in (("X", x), ("F", F), ("w", w), ("G", G)):
                 recs[k].append(v.detach().clone())
+        if step == steps:
+            break
+        x.grad = (w.unsqueeze(-2) @ J).squeeze(-2)
         opt.step()
         if project:
             with torch.no_grad():
                 x.copy_(torch.maximum(torch.minimum(x, hi), lo))
-    with torch.no_grad():
-        F = problem.evaluate_relaxed(x)
-    (Jt,) = torch.autograd.grad(problem.evaluate_relaxed(x), x, grad_outputs=eye,
-                                is_grads_batched=True)
-    G = gramian(Jt.transpose(0, 1))
-    rec_steps.append(steps)
-    for k, v in (("X", x), ("F", F), ("w", recs["w"][-1]), ("G", G)):
-        recs[k].append(v.detach().clone())
-    Gs = torch.stack(recs["G"])
-    return DescentResult(
-        X=torch.stack(recs["X"]).cpu().numpy(),
-        F=torch.stack(recs["F"]).cpu().numpy(),
-        weights=torch.stack(recs["w"]).double().cpu().numpy(),
-        cosines=(_pair_cosines(Gs) if K > 1 else Gs[..., :0, 0]).cpu().numpy(),
-        grad_norms=Gs.diagonal(dim1=-2, dim2=-1).clamp(min=0).sqrt().cpu().numpy(),
-        steps=np.asarray(rec_steps),
-        method=_method_name(weighting),
-    )
-
+    # (R, M*S, ...) -> per method (R, S, ...); one host transfer.
+    Xr, Fr, Wr, Gr = (torch.stack(recs[k]) for k in ("X", "F", "w", "G"))
+    cos = _pair_cosines(Gr) if K > 1 else Gr[..., 0, :0]
+    norms = Gr.diagonal(dim1=-2, dim2=-1).clamp(min=0).sqrt()
+    arrays = [a.detach().double().cpu().numpy() for a in (Xr, Fr, Wr, cos, norms)]
+    out = {}
+    for i, label in enumerate(labels):
+        sl = slice(i * S, (i + 1) * S)
+        X_, F_, W_, C_, N_ = (a[:, sl] for a in arrays)
+        out[label] = DescentResult(X=X_, F=F_, weights=W_, cosines=C_, grad_norms=N_,
+                                   steps=np.asarray(rec_steps),
+                                   method=_method_name(combiners[i].w))
+    return out

@@ -343,6 +343,20 @@ def test_gradients_finite_at_bounds_and_front(case: tuple[str, dict], dtype) -> 
         assert torch.isfinite(g).all(), f"objective {i}: {g}"
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("case", GRAD_CASES, ids=_ids)
+def test_cuda_matches_cpu_with_finite_gradients(case: tuple[str, dict]) -> None:
+    problem = dse.get_problem(case[0], **case[1])
+    x = np.vstack([problem.xl, problem.xu, problem.sample(16, seed=8)])
+    F_cpu = problem.evaluate(x)
+    xc = torch.tensor(x, device="cuda", requires_grad=True)
+    F = problem.evaluate(xc)
+    assert F.device == xc.device
+    np.testing.assert_allclose(F.detach().cpu().numpy(), F_cpu, rtol=1e-10, atol=1e-10)
+    (g,) = torch.autograd.grad(F.sum(), xc)
+    assert torch.isfinite(g).all()
+
+
 @pytest.mark.parametrize("case", GRAD_CASES, ids=_ids)
 def test_gradients_equal_finite_differences_inside(case: tuple[str, dict]) -> None:
     problem = dse.get_problem(case[0], **case[1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,7 +122,7 @@ def test_cagrad_dual_matches_scipy_slsqp(K: int, seed: int) -> None:
     s = 0.5 * float(Gn.mean()) ** 0.5
     G_np, a_np = Gn.numpy(), a.numpy()
 
-    def dual(x):  # noqa: ANN001, ANN202
+    def dual(x: np.ndarray) -> float:
         return a_np @ x + s * (x @ G_np @ x) ** 0.5
 
     ref = minimize(dual, [1 / K] * K, method="SLSQP", bounds=[(0, 1)] * K, tol=1e-15,
@@ -391,20 +392,21 @@ def _concave_problem(x: torch.Tensor) -> torch.Tensor:
                         1 - torch.exp(-((x + c) ** 2).sum(-1))], -1)
 
 
-@pytest.mark.parametrize("r", [(1.0, 1.0), (1.0, 3.0), (4.0, 1.0)])
+@pytest.mark.parametrize("r", [(1.0, 3.0), (4.0, 1.0)])
 def test_epo_lands_on_preference_ray(r: tuple[float, float]) -> None:
     """EPO's claim: the iterate reaches r_1 f_1 = r_2 f_2 on the Pareto front."""
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(20, generator=g, dtype=torch.float64) - 0.5)
-    w = get_weighting("epo", preference=list(r))
-    for _ in range(250):
+    # eps (the paper's tolerance on the non-uniformity mu) sets how close to the ray it ends.
+    w = get_weighting("epo", preference=list(r), eps=1e-7)
+    for _ in range(60):
         xr = x.clone().requires_grad_(True)
         f = _concave_problem(xr)
         J = torch.stack([torch.autograd.grad(f[i], xr, retain_graph=True)[0] for i in range(2)])
-        x = x - 0.5 * aggregate(J, w, losses=f.detach())
+        x = x - 0.2 * aggregate(J, w, losses=f.detach())
     f = _concave_problem(x)
     rf = torch.tensor(r, dtype=torch.float64) * f
-    assert abs(float(rf[0] / rf[1]) - 1) < 1e-2, f"r*f = {rf}"
+    assert abs(float(rf[0] / rf[1]) - 1) < 2e-3, f"r*f = {rf}"
     # ... and on the front: the min-norm point of the two gradients vanishes.
     xr = x.clone().requires_grad_(True)
     fr = _concave_problem(xr)

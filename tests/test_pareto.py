@@ -68,15 +68,18 @@ def test_numpy_mask_matches_brute_force(F: np.ndarray, keep: bool) -> None:
 # ---------------------------------------------------------------- torch route
 @SETTINGS
 @given(F=points, keep=st.booleans(), chunk=st.sampled_from([None, 1, 2, 7]),
-       dtype=st.sampled_from([torch.float64, torch.float32, torch.int64]))
+       dtype=st.sampled_from([torch.float64, torch.float32, torch.int64]),
+       method=st.sampled_from(["auto", "sweep", "pairwise"]))
 def test_torch_mask_identical_to_numpy(F: np.ndarray, keep: bool, chunk: int | None,
-                                       dtype: torch.dtype) -> None:
+                                       dtype: torch.dtype, method: str) -> None:
+    assume(method != "sweep" or F.shape[1] <= 3)
     T = torch.as_tensor(F).to(dtype)
     before = T.clone()
-    got = nondominated(T, keep_duplicates=keep, chunk_size=chunk)
+    got = nondominated(T, keep_duplicates=keep, chunk_size=chunk, method=method)
     assert got.dtype == torch.bool and got.device == T.device and got.shape == (len(F),)
-    np.testing.assert_array_equal(got.numpy(), nondominated(F, keep_duplicates=keep),
-                                  err_msg=f"F={F.tolist()} chunk={chunk} dtype={dtype}")
+    np.testing.assert_array_equal(
+        got.numpy(), nondominated(F, keep_duplicates=keep),
+        err_msg=f"F={F.tolist()} chunk={chunk} dtype={dtype} method={method}")
     assert torch.equal(T, before)
 
 
@@ -103,11 +106,14 @@ def test_torch_matches_moocore_on_larger_sets(m: int) -> None:
     cloud = rng.random((3000, m))
     sphere = np.abs(rng.standard_normal((1500, m)))
     sphere /= np.linalg.norm(sphere, axis=1, keepdims=True)
+    methods = ("sweep", "pairwise") if m <= 3 else ("auto",)
     for F in (cloud, sphere, np.concatenate([sphere, sphere + 0.01, sphere[:100]])):
         want = moocore.is_nondominated(F, keep_weakly=True)
-        for chunk in (None, 97):
-            got = nondominated(torch.as_tensor(F), chunk_size=chunk).numpy()
-            np.testing.assert_array_equal(got, want, err_msg=f"seed={m} chunk={chunk}")
+        for method in methods:
+            for chunk in (None, 97):
+                got = nondominated(torch.as_tensor(F), chunk_size=chunk, method=method)
+                np.testing.assert_array_equal(got.numpy(), want,
+                                              err_msg=f"seed={m} chunk={chunk} {method}")
 
 
 def test_keep_duplicates_false_keeps_first_copy() -> None:
@@ -200,6 +206,10 @@ def test_bad_inputs_raise_clear_errors(as_torch: bool) -> None:
         nondominated(conv(np.zeros((3, 2))), chunk_size=0)
     with pytest.raises(ValueError, match="'raise' or 'drop'"):
         nondominated(conv(np.zeros((3, 2))), nan="keep")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'auto', 'sweep' or 'pairwise'"):
+        nondominated(conv(np.zeros((3, 2))), method="fast")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"1 to 3 objectives, got shape \(3, 4\)"):
+        nondominated(conv(np.zeros((3, 4))), method="sweep")
 
 
 def test_array_like_input_goes_numpy_route() -> None:
@@ -268,11 +278,13 @@ def test_dominates_definition_and_broadcasting() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_stays_on_device_and_matches() -> None:
     rng = np.random.default_rng(3)
-    for m in (2, 3):
+    for m, method in ((2, "auto"), (3, "sweep"), (3, "pairwise"), (4, "auto")):
         F = rng.integers(0, 8, size=(4, 500, m)).astype(float)
-        got = nondominated(torch.as_tensor(F, device="cuda"), keep_duplicates=False)
+        F[0, :3, 0] = -0.0  # signed zeros: a radix sort must not split them
+        got = nondominated(torch.as_tensor(F, device="cuda"), keep_duplicates=False,
+                           method=method)
         assert got.device.type == "cuda"
-        np.testing.assert_array_equal(got.cpu().numpy(),
-                                      nondominated(F, keep_duplicates=False), err_msg="seed=3")
+        np.testing.assert_array_equal(got.cpu().numpy(), nondominated(F, keep_duplicates=False),
+                                      err_msg=f"seed=3 m={m} {method}")
         ranks = pareto_rank(torch.as_tensor(F[0], device="cuda"))
         np.testing.assert_array_equal(ranks.cpu().numpy(), moocore.pareto_rank(F[0]))

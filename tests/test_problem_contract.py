@@ -138,6 +138,16 @@ def test_inputs_not_mutated(problem: Problem) -> None:
     assert torch.equal(xt, keep)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_in_cuda_out(problem: Problem) -> None:
+    x = _designs(problem.name)
+    F, G = _objectives(problem.name)
+    Fc, Gc = problem.evaluate(torch.tensor(x, device="cuda"), constraints=True)
+    assert Fc.device.type == Gc.device.type == "cuda"
+    np.testing.assert_allclose(Fc.cpu().numpy(), F, rtol=1e-8, atol=1e-8 * _scale(F))
+    np.testing.assert_allclose(Gc.cpu().numpy(), G, rtol=1e-8, atol=1e-8 * _scale(G))
+
+
 # --------------------------------------------------------------------------- validation
 
 

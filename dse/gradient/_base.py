@@ -8,7 +8,14 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-__all__ = ["Weighting", "as_simplex", "check_gramian", "check_losses", "normalise_gramian"]
+__all__ = [
+    "Weighting",
+    "as_simplex",
+    "check_gramian",
+    "check_losses",
+    "normalise_gramian",
+    "psd_gramian",
+]
 
 
 def check_gramian(G: Any) -> Tensor:
@@ -44,6 +51,19 @@ def normalise_gramian(G: Tensor) -> Tensor:
     G64 = G.to(torch.float64)
     tr = G64.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
     return G64 / torch.where(tr > 0, tr, torch.ones_like(tr))
+
+
+def psd_gramian(G: Tensor) -> Tensor:
+    """:func:`normalise_gramian` plus ``K eps I`` with ``eps`` the input dtype's resolution.
+
+    A Gramian rounded in float32 can have eigenvalues down to about ``-K eps`` (relative);
+    then ``v^T G v`` is unbounded below along them and a QP on it diverges. The shift is at
+    the level of the input's own rounding error, so it changes no answer beyond it.
+    """
+    K = G.shape[-1]
+    eps = torch.finfo(G.dtype).eps
+    Gn = normalise_gramian(G)
+    return Gn + (K * eps) * torch.eye(K, dtype=Gn.dtype, device=Gn.device)
 
 
 def as_simplex(values: Sequence[float] | Tensor, *, name: str, length: int | None = None) -> Tensor:

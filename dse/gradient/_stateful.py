@@ -147,8 +147,9 @@ class GradNorm(StatefulWeighting):
     ``T_i = mean_j(w_j sqrt(G_jj)) * r_i^alpha`` (held constant, as in the paper), the
     GradNorm loss ``sum_i |w_i sqrt(G_ii) - T_i|`` has gradient
     ``sign(w_i sqrt(G_ii) - T_i) sqrt(G_ii)``; ``update`` returns the current weights, then
-    takes one gradient step of size ``lr`` on them, clamps them positive and renormalises
-    them to sum to K. ``alpha = 0.12`` is the paper's value for its synthetic task.
+    takes one step of size ``lr`` along that gradient divided by the mean norm (scale-free),
+    clamps them positive and renormalises them to sum to K. ``alpha = 0.12`` is the
+    paper's value for its synthetic task.
     """
 
     name = "gradnorm"
@@ -185,7 +186,10 @@ class GradNorm(StatefulWeighting):
         r = ratio / ratio.mean(-1, keepdim=True).clamp(min=torch.finfo(losses.dtype).tiny)
         gw = w * norms
         target = gw.mean(-1, keepdim=True) * r ** self.params["alpha"]
-        grad = torch.sign(gw - target) * norms
+        # Divided by the mean norm so that lr is scale-free (the paper steps the weights with
+        # the model's optimiser, e.g. Adam, which has the same invariance).
+        mean_norm = norms.mean(-1, keepdim=True).clamp(min=torch.finfo(norms.dtype).tiny)
+        grad = torch.sign(gw - target) * norms / mean_norm
         new_w = (w - self.params["lr"] * grad).clamp(min=1e-6)
         new_w = K * new_w / new_w.sum(-1, keepdim=True)
         new_state = replace(state, weights=new_w, initial_losses=L0, step=state.step + 1)

@@ -20,8 +20,9 @@ from ._base import (
     normalise_gramian,
     positive_int,
     positive_vector,
+    psd_gramian,
 )
-from ._qp import DEFAULT_ITERS, solve_cagrad_dual, solve_qp
+from ._qp import CAGRAD_ITERS, DEFAULT_ITERS, solve_cagrad_dual, solve_qp
 
 __all__ = [
     "EPO",
@@ -114,7 +115,7 @@ class MGDA(Weighting):
 
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
-        Gn = normalise_gramian(G)
+        Gn = psd_gramian(G)
         K = G.shape[-1]
         if K == 1:
             return torch.ones_like(Gn[..., 0])
@@ -164,11 +165,13 @@ class CAGrad(Weighting):
     direction is the same either way (TorchJD's CAGrad is ``rescale=False``). With ``c = 0``
     both give the mean gradient. Where ``||g_w||`` vanishes (0 in the convex hull) the
     official code's ``lambda = c / (||g_w|| + eps)`` leaves ``d = g0``; so does this.
+    For K > 2 see :func:`dse.gradient._qp.solve_cagrad_dual` for accuracy, including its
+    known limitation near Pareto-stationary points (0 in the convex hull).
     """
 
     name = "cagrad"
 
-    def __init__(self, c: float = 0.5, rescale: bool = True, iters: int = DEFAULT_ITERS) -> None:
+    def __init__(self, c: float = 0.5, rescale: bool = True, iters: int = CAGRAD_ITERS) -> None:
         if not isinstance(rescale, bool):
             raise ValueError(f"rescale must be a bool, got {rescale!r}")
         super().__init__(
@@ -178,7 +181,7 @@ class CAGrad(Weighting):
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
         c = self.params["c"]
-        Gn = normalise_gramian(G)
+        Gn = psd_gramian(G)
         K = G.shape[-1]
         w0 = torch.full_like(Gn[..., 0], 1.0 / K)
         a = _bmv(Gn, w0)
@@ -190,6 +193,8 @@ class CAGrad(Weighting):
             w = _cagrad_k2(Gn, a, s)
         else:
             w = solve_cagrad_dual(Gn, a, s, iters=self.params["iters"])
+            # All-zero or non-finite Gramians: any w gives d = g0 (or nothing better).
+            w = torch.where(torch.isfinite(w).all(-1, keepdim=True), w, w0)
         gw_norm = _quad(Gn, w).clamp(min=0.0).sqrt()
         # Gn has trace 1, so 1e-12 is a relative threshold: below it g_w is rounding noise.
         ok = gw_norm > 1e-12
@@ -295,7 +300,7 @@ class UPGrad(Weighting):
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
         K = G.shape[-1]
-        Gn = normalise_gramian(G)
+        Gn = psd_gramian(G)
         if self.params["reg_eps"] > 0:
             Gn = Gn + self.params["reg_eps"] * torch.eye(K, dtype=Gn.dtype, device=Gn.device)
         if self._pref is None:
@@ -408,13 +413,15 @@ class EPO(Weighting):
 
     Both LPs are solved for every problem with the batched interior point (no solver
     branching on the host) and the mode selected with ``torch.where``. Losses must be > 0.
+    ``eps`` is the paper's tolerance on ``mu``: it leaves ``r_i f_i`` equal to about
+    ``sqrt(2 eps)`` relative (2 % at the default 1e-4).
     """
 
     name = "epo"
     needs_losses = True
 
     def __init__(
-        self, preference: Sequence[float] | Tensor, eps: float = 1e-4, iters: int = 40
+        self, preference: Sequence[float] | Tensor, eps: float = 1e-4, iters: int = 25
     ) -> None:
         self._r = positive_vector(preference, name="preference")
         super().__init__(

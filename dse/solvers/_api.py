@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from dse.problem import Problem, get_problem
-from dse.registry import Registry, UnknownNameError
+from dse.registry import Registry
 from dse.result import Result
 
 __all__ = [
@@ -85,7 +85,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but CUDA is not available")
     return dev
@@ -134,10 +136,7 @@ def solve(
         raise TypeError(
             f"problem must be a dse.Problem or a registry name, got {type(problem).__name__}"
         )
-    try:
-        key = SOLVERS.canonical(method)
-    except UnknownNameError:
-        raise
+    key = SOLVERS.canonical(method)  # UnknownNameError (a ValueError) lists valid names
     accepted = _DEFAULTS[key]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

@@ -64,6 +64,9 @@ class _Wrapped(PymooProblem):
         self.dse_problem = problem
         self.rec = rec
         self.penalise = penalise
+        # Exact (F, G) by design, kept only when pymoo sees penalised objectives, so the
+        # final population can be reported exactly without evaluating it again.
+        self.exact: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         super().__init__(
             n_var=problem.n_var,
             n_obj=problem.n_obj,
@@ -78,6 +81,9 @@ class _Wrapped(PymooProblem):
         F, G = self.dse_problem.evaluate(X, constraints=True)
         self.rec.count(len(X))
         self.rec.add(X, F, G)
+        if self.penalise:
+            for x, f, g in zip(X, F, G, strict=True):
+                self.exact[np.ascontiguousarray(x).tobytes()] = (f, g)
         F = np.where(np.isfinite(F), F, _BAD)
         if self.penalise:
             F = F + np.maximum(G, 0.0).sum(axis=1, keepdims=True)
@@ -199,25 +205,21 @@ def run_evolutionary(
     )
     pop = res.pop
     X = np.asarray(pop.get("X"), float)
-    # Re-read exact values from the archive would need a lookup; the final population's F
-    # and G are the exact ones the wrapper returned (undoing the NaN and penalty stand-ins).
-    F, G = _exact_values(problem, X, pop, penalise)
+    F, G = _exact_values(problem, X, pop, wrapped)
     config = {"pop_size": n_pop, "n_gen": n_gen, "budget": int(budget), **params}
     return rec.result(method, seed, (X, F, G), config)
 
 
-def _exact_values(problem: Problem, X: np.ndarray, pop: Any, penalise: bool) -> tuple[Any, Any]:
+def _exact_values(problem: Problem, X: np.ndarray, pop: Any, wrapped: _Wrapped) -> tuple[Any, Any]:
+    """Exact ``F, G`` of the final population, undoing the NaN and penalty stand-ins."""
+    if wrapped.penalise:
+        pairs = [wrapped.exact[np.ascontiguousarray(x).tobytes()] for x in X]
+        return np.array([f for f, _ in pairs]), np.array([g for _, g in pairs])
     F = np.asarray(pop.get("F"), float)
-    if penalise or problem.n_constr == 0:
-        G = np.zeros((len(X), problem.n_constr))
+    if problem.n_constr == 0:
+        G = np.zeros((len(X), 0))
     else:
         G = np.asarray(pop.get("G"), float).reshape(len(X), problem.n_constr)
-    if penalise:
-        # The population stores penalised objectives; subtract the same penalty back.
-        with torch.no_grad():
-            _, Gx = problem.evaluate(torch.from_numpy(X), constraints=True, check=False)
-        G = Gx.numpy()
-        F = F - np.maximum(G, 0.0).sum(axis=1, keepdims=True)
     F = np.where(F >= _BAD * 0.5, np.nan, F)
     return F, G
 

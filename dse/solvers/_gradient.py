@@ -5,9 +5,9 @@ vector (or random start), and moves all of them at once:
 
 1. one batched forward ``F, G = problem.evaluate_relaxed(z)`` of shape ``(B, K)``;
 2. objectives normalised, ``Fn = (F - ideal) / (nadir - ideal)``, with the ideal the
-   running minimum of everything evaluated and the nadir re-estimated every
-   ``check_every`` steps as the maximum over the current designs (the first batch gives
-   the first estimate), so that objective scales do not decide which point a preference
+   running minimum of everything evaluated and the nadir re-estimated at every step as
+   the maximum over the current designs (frozen rows count with their last values), both
+   on the device, so that objective scales do not decide which point a preference
    reaches; relaxed constraint values add the penalty ``penalty * sum(relu(G))`` to every
    normalised objective;
 3. a direction ``d`` of shape ``(B, n_relaxed)``:
@@ -33,8 +33,10 @@ Preference vectors ``d`` lie on the simplex (Das-Dennis or uniform random). For
 ``weighted_sum`` and ``cagrad`` they are *weights* (importance of each objective; floored at
 ``weight_floor`` so corner vectors reach Pareto-optimal rather than weakly optimal points).
 For ``chebyshev`` and ``epo`` they are *ray directions* in normalised objective space: the
-target point satisfies ``Fn - utopia ∝ d`` (the "WS transformation" of MOEA/D), which is
-achieved with Tchebycheff weights / EPO preference ``r ∝ 1 / d``; evenly spread rays give
+target lies on the ray from the utopia point ``-utopia`` (just below the ideal point)
+through the point ``d``, i.e. ``Fn + utopia = t (d + utopia)`` (the "WS transformation" of
+MOEA/D, shifted so that rays on the simplex's faces stay reachable), which is achieved with
+Tchebycheff weights / EPO preference ``r ∝ 1 / (d + utopia)``; evenly spread rays give
 evenly spread points on any front shape.
 
 Jacobian methods apply a preference to any weighting of the registry by scaling the task
@@ -55,8 +57,10 @@ checkpoint and the final result decode, repair and evaluate exactly, B evaluatio
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +88,10 @@ class SweepSettings:
     weighting: str | None = None
     weighting_params: dict[str, Any] | None = None
     preference_scaling: bool = True
+    init: Any = "uniform"
     optimizer: str = "adam"
-    lr: float = 0.1
-    lr_decay: float = 0.98
+    lr: float = 0.05
+    lr_decay: float = 0.99
     max_steps: int = 500
     check_every: int = 10
     ftol: float = 1e-4
@@ -140,7 +145,11 @@ def _scaling(s: SweepSettings, P: Tensor) -> Tensor:
     """Per-row task scaling ``r`` (B, K) applied to the Gramian and the losses."""
     K = P.shape[-1]
     if s.method in ("chebyshev", "epo"):
-        r = 1.0 / (P + 1e-4)
+        # Ray from the utopia point through ideal + d: Fn + utopia = t (d + utopia). The
+        # shift keeps rays on the simplex's faces (some d_k = 0) reachable: with weights
+        # 1 / d_k -> inf the term of an objective already at its minimum would pin the
+        # max at the constant utopia offset and stop the other objectives.
+        r = 1.0 / (P + s.utopia)
         return r / r.sum(-1, keepdim=True) * K
     if s.method == "mgda" or not s.preference_scaling:
         return torch.ones_like(P)
@@ -162,6 +171,13 @@ def _make_weighting(s: SweepSettings, K: int) -> Any:
     return get_weighting(name, **params)
 
 
+@functools.lru_cache(maxsize=32)
+def _combinations(m: int, k: int, device: str) -> Tensor:
+    # Cached per device so that a sweep step does not copy the index table every time.
+    rows = list(itertools.combinations(range(m), k))
+    return torch.tensor(rows, dtype=torch.long, device=device).reshape(-1, k)
+
+
 def _lp_vertices(A: Tensor, b: Tensor, c: Tensor) -> Tensor:
     """Maximise ``c^T x`` over ``{x >= 0, sum x = 1, A x >= b}`` by vertex enumeration.
 
@@ -173,10 +189,7 @@ def _lp_vertices(A: Tensor, b: Tensor, c: Tensor) -> Tensor:
     ``comb(2K + 1, K - 1)``).
     """
     K = A.shape[-1]
-    m = A.shape[-2]
-    combos = torch.tensor(
-        list(itertools.combinations(range(m), K - 1)), dtype=torch.long, device=A.device
-    ).reshape(-1, K - 1)
+    combos = _combinations(A.shape[-2], K - 1, str(A.device))
     ones = torch.ones((*A.shape[:-2], combos.shape[0], 1, K), dtype=A.dtype, device=A.device)
     M = torch.cat([A[..., combos, :], ones], dim=-2)  # (..., n_c, K, K)
     rhs = torch.cat([b[..., combos], ones[..., 0, :1]], dim=-1)  # (..., n_c, K)
@@ -323,10 +336,12 @@ def run_sweep(
     lo = torch.as_tensor(lo_np, dtype=dtype, device=device)
     hi = torch.as_tensor(hi_np, dtype=dtype, device=device)
     width = hi - lo
-    gen = torch.Generator().manual_seed(int(seed))
-    # Starts drawn on the CPU so that CPU and GPU runs of one seed start identically.
-    u = torch.rand((B, problem.n_relaxed), generator=gen, dtype=torch.float64)
-    z = (lo + width * u.to(device=device, dtype=dtype)).clamp(lo, hi)
+    # Designs are kept a hair inside the box: several benchmark objectives have infinite
+    # derivatives on its faces (sqrt(x) at x = 0 in ZDT1/3), which would turn a row's
+    # direction into inf/NaN.
+    lo_in = torch.minimum(lo + 1e-9 * width, hi)
+    hi_in = torch.maximum(hi - 1e-9 * width, lo_in)
+    z = _starts(s.init, B, lo_in, hi_in, seed)
     P = torch.as_tensor(P_np, dtype=dtype, device=device)
     R = _scaling(s, P)
 
@@ -335,7 +350,9 @@ def run_sweep(
     F_last = torch.zeros((B, K), dtype=dtype, device=device)
     G_last = torch.zeros((B, problem.n_constr), dtype=dtype, device=device)
     opt = _Adam(z.shape, z) if s.optimizer == "adam" else None
-    ideal = scale = F_check = None
+    ideal = F_check = None
+    frozen_max = torch.full((K,), -torch.inf, dtype=dtype, device=device)
+    n_bad = torch.zeros((), dtype=torch.long, device=device)
     lr = s.lr
     reserve = 0 if free else B  # final exact evaluation of the decoded designs
 
@@ -361,37 +378,41 @@ def run_sweep(
         F, G = problem.evaluate_relaxed(z, constraints=True)
         rec.count(n_act, n_act)
         Fd = F.detach()
-        if ideal is None:
-            ideal = _finite_min(Fd)
-            scale = _scale(_finite_max(Fd) - ideal)
-        else:
-            ideal = torch.minimum(ideal, _finite_min(Fd))
+        ideal = _finite_min(Fd) if ideal is None else torch.minimum(ideal, _finite_min(Fd))
+        # Nadir estimate: the worst value among the current designs (frozen rows keep
+        # theirs), updated every step on the device, so that scales track the batch as it
+        # converges instead of keeping the random start's spread.
+        scale = _scale(torch.maximum(frozen_max, _finite_max(Fd)) - ideal)
         Fn = (F - ideal) / scale
         pen = (
             s.penalty * torch.relu(G).sum(-1)
             if problem.n_constr
             else torch.zeros(n_act, dtype=dtype, device=device)
         )
+        # A non-finite entry (a singular derivative, a failed weighting) must not poison the
+        # optimiser state: it is zeroed and counted on the device (reported at the end).
         d = _direction(s, z, Fn, pen, P, R, weighting)
+        n_bad = n_bad + (~torch.isfinite(d)).any(-1).sum()
+        d = torch.nan_to_num(d, 0.0, 0.0, 0.0)
         z_eval = z.detach()
         with torch.no_grad():
             upd = opt.step(d) if opt is not None else d
-            z = (z_eval - lr * width * upd).clamp(lo, hi)
+            z = (z_eval - lr * width * upd).clamp(lo_in, hi_in)
         lr *= s.lr_decay
         if ck_due:
             record_exact(z_eval, Fd, G)
             rec.checkpoint()
         step += 1
         if step % s.check_every == 0:
-            # Host sync only here: stationarity of every row, and a new nadir estimate.
+            # Host sync only here: stationarity of every row.
             F_last[active] = Fd
             Z_last[active] = z_eval
             G_last[active] = G.detach()
-            scale = _scale(_finite_max(F_last) - ideal)
             if F_check is not None:
                 moved = ((Fd - F_check).abs() / scale).amax(-1)
                 done = ~(moved >= s.ftol)  # NaN rows count as done: they cannot progress
                 if bool(done.any()):
+                    frozen_max = torch.maximum(frozen_max, _finite_max(Fd[done]))
                     keep = ~done
                     active, z, Fd = active[keep], z[keep], Fd[keep]
                     P, R = P[keep], R[keep]
@@ -403,6 +424,14 @@ def run_sweep(
         Z_last[active] = z_eval
         G_last[active] = G.detach()
 
+    if int(n_bad):
+        warnings.warn(
+            f"{s.method}: {int(n_bad)} row-steps had a non-finite search direction (from "
+            f"the objectives' derivatives or the weighting {s.weighting or s.method!r}); "
+            "those steps were skipped, and rows that stopped moving were frozen",
+            RuntimeWarning,
+            stacklevel=4,  # the caller of solve()
+        )
     # Final designs: the last evaluated design of every row, decoded and exact.
     X = problem.decode(Z_last)
     if free:
@@ -416,6 +445,33 @@ def run_sweep(
     rec.checkpoint()
     config = _config(s, P_np, B, budget, steps=step, device=device)
     return rec.result(s.method, seed, final, config)
+
+
+def _starts(init: Any, B: int, lo: Tensor, hi: Tensor, seed: int) -> Tensor:
+    """Initial relaxed designs ``(B, n_relaxed)``.
+
+    ``"uniform"``: uniform in the relaxed box; ``"center"``: every row at the box centre
+    (preferences alone then separate the rows); an array: explicit starts, one row each or
+    one row for all. Random starts are drawn on the CPU so CPU and GPU runs of one seed
+    start identically.
+    """
+    n = lo.shape[0]
+    if isinstance(init, str):
+        if init == "uniform":
+            gen = torch.Generator().manual_seed(int(seed))
+            u = torch.rand((B, n), generator=gen, dtype=torch.float64)
+            return (lo + (hi - lo) * u.to(device=lo.device, dtype=lo.dtype)).clamp(lo, hi)
+        if init == "center":
+            return ((lo + hi) / 2).expand(B, n).clone()
+        raise ValueError(f"init must be 'uniform', 'center' or an array, got {init!r}")
+    z = torch.as_tensor(np.asarray(init, dtype=float), dtype=lo.dtype, device=lo.device)
+    if z.ndim == 1:
+        z = z.expand(B, -1)
+    if z.shape != (B, n):
+        raise ValueError(f"init array must have shape ({B}, {n}) or ({n},), got {tuple(z.shape)}")
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError("init array must be finite")
+    return z.clamp(lo, hi).clone()
 
 
 def _scale(span: Tensor) -> Tensor:
@@ -470,6 +526,8 @@ def _config(
     cfg = {k: v for k, v in s.__dict__.items() if k != "method"}
     if not isinstance(s.preferences, str):
         cfg["preferences"] = P.tolist()
+    if not isinstance(s.init, str):
+        cfg["init"] = np.asarray(s.init, dtype=float).tolist()
     cfg.update(budget=int(budget), n_designs=B, steps=steps, device=str(device))
     return cfg
 
@@ -479,9 +537,10 @@ def _register(method: str, description: str, **defaults: Any) -> None:
     base = {
         "n_points": 100,
         "preferences": "das_dennis",
+        "init": "uniform",
         "optimizer": "adam",
-        "lr": 0.1,
-        "lr_decay": 0.98,
+        "lr": 0.05,
+        "lr_decay": 0.99,
         "max_steps": 500,
         "check_every": 10,
         "ftol": 1e-4,

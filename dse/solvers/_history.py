@@ -127,32 +127,39 @@ class RunRecorder:
         final: tuple[np.ndarray, np.ndarray, np.ndarray],
         config: dict[str, Any],
     ) -> Result:
-        """The :class:`Result`: the final designs plus archive designs they lack.
+        """The :class:`Result`: the final designs, then the archive designs they lack.
 
-        ``final`` is the last batch (population, swept designs) as exactly evaluated; the
-        archive adds the non-dominated designs found earlier, so that the result's front is
-        the front the history's last hypervolume measured.
+        ``final`` is the last batch (population, swept designs) as exactly evaluated, kept
+        whole and first (``config["n_final"]`` rows); the archive adds the non-dominated
+        designs found earlier, so that the result's front is the front the history's last
+        hypervolume measured.
         """
         Xf, Ff, Gf = (np.asarray(a, float) for a in final)
+        Gf = Gf.reshape(len(Xf), -1)
         Xa, Fa, Ga = self.archive
-        X = np.concatenate([Xf, Xa])
-        F = np.concatenate([Ff, Fa])
-        G = np.concatenate([Gf.reshape(len(Xf), -1), Ga.reshape(len(Xa), -1)])
-        _, first = np.unique(np.concatenate([X, F], axis=1), axis=0, return_index=True)
-        order = np.sort(first)
+        # Archive designs already among the final ones are not repeated.
+        key_f = {r.tobytes() for r in np.ascontiguousarray(np.concatenate([Xf, Ff], axis=1))}
+        extra = np.array(
+            [r.tobytes() not in key_f
+             for r in np.ascontiguousarray(np.concatenate([Xa, Fa], axis=1))],
+            dtype=bool,
+        )
+        X = np.concatenate([Xf, Xa[extra]])
+        F = np.concatenate([Ff, Fa[extra]])
+        G = np.concatenate([Gf, Ga.reshape(len(Xa), -1)[extra]])
         ref = None if self.ref_point is None else self.ref_point.tolist()
         return Result(
             problem=self.problem.name,
             method=method,
             seed=int(seed),
-            X=X[order],
-            F=F[order],
-            G=G[order],
+            X=X,
+            F=F,
+            G=G,
             n_evals=self.n_evals,
             n_grad_evals=self.n_grad_evals,
             wall_time=self.elapsed(),
             history=self.history(),
-            config={**config, "ref_point": ref},
+            config={**config, "ref_point": ref, "n_final": len(Xf)},
             variable_names=self.problem.variable_names,
             objective_names=self.problem.objective_names,
             constraint_names=self.problem.constraint_names,

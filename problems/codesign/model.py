@@ -126,15 +126,18 @@ def smooth_ops(sharpness: float) -> Ops:
 _DATAFLOW_MAP = ((1, 2, 0), (0, 2, 1), (1, 0, 2))
 
 
-def _choose(options: Tensor, choice: Tensor) -> Tensor:
-    """The chosen option: ``choice`` is an index tensor (exact) or mixture weights (relaxed).
+def _choose(options: tuple[Tensor, Tensor, Tensor], choice: Tensor) -> Tensor:
+    """The chosen one of three options: ``choice`` is an index tensor (exact) or mixture
+    weights (relaxed, last axis of length 3, summing to one).
 
-    ``options`` has shape ``(..., 3)``; an integer ``choice`` has shape ``(...)`` and a
-    floating one the shape of ``options`` (weights summing to one).
+    Exact selection uses ``where`` (cheaper than stacking and gathering); a mixture is
+    ``sum_i w_i * option_i``.
     """
+    a, b, c = options
     if choice.is_floating_point():
-        return (options * choice).sum(dim=-1)
-    return torch.gather(options, -1, choice.unsqueeze(-1)).squeeze(-1)
+        w0, w1, w2 = choice.unbind(dim=-1)
+        return w0 * a + w1 * b + w2 * c
+    return torch.where(choice == 0, a, torch.where(choice == 1, b, c))
 
 
 def buffer_needs(T: Tensor, k: Constants = CONSTANTS) -> tuple[Tensor, Tensor]:
@@ -189,29 +192,30 @@ def layer_costs(
     n_tiles = n_m * n_k * n_n
 
     # Spatial mapping per dataflow (rows S_r, columns S_c, streamed depth): an exact design
-    # gathers its own dataflow's mapping; a relaxed one costs all three and mixes them.
+    # selects its own dataflow's mapping; a relaxed one costs all three and mixes them.
     if dataflow.is_floating_point():
         Rx, Cx = R.unsqueeze(-1), C.unsqueeze(-1)
         rows, cols, depth = (T[..., list(ix)] for ix in zip(*_DATAFLOW_MAP, strict=True))
-        n_tiles = n_tiles.unsqueeze(-1)
+        compute = n_tiles.unsqueeze(-1) * (
+            ops.ceil(rows / Rx) * ops.ceil(cols / Cx) * (2 * Rx + Cx + depth - 2)
+        )
+        compute = _choose(compute.unbind(dim=-1), dataflow)
     else:
-        Rx, Cx = R, C
-        table = torch.tensor(_DATAFLOW_MAP, device=T.device)
-        rows, cols, depth = torch.gather(T, -1, table[dataflow]).unbind(dim=-1)
-    compute = n_tiles * ops.ceil(rows / Rx) * ops.ceil(cols / Cx) * (2 * Rx + Cx + depth - 2)
-    if dataflow.is_floating_point():
-        compute = _choose(compute, dataflow)
+        rows, cols, depth = (
+            _choose((T[..., i], T[..., j], T[..., k_]), dataflow)
+            for i, j, k_ in zip(*_DATAFLOW_MAP, strict=True)
+        )
+        compute = n_tiles * ops.ceil(rows / R) * ops.ceil(cols / C) * (2 * R + C + depth - 2)
 
     # DRAM traffic per loop order: C-stat, B-stat, A-stat (8-bit operands, 32-bit psums).
     mk, kn, mn = M * K, K * N, M * N
     a_reads = mk * n_n  # A re-read once per column tile
     b_reads = kn * n_m  # B re-read once per row tile
     psum_traffic = k.psum_bytes * mn * (2 * n_k - 1)  # spill and refill of partial sums
-    bytes_opts = torch.stack(
+    traffic = _choose(
         (a_reads + b_reads + mn, kn + a_reads + psum_traffic, mk + b_reads + psum_traffic),
-        dim=-1,
+        order,
     )
-    traffic = _choose(bytes_opts, order)
     memory = traffic / (k.dram_bytes_per_cycle * n_ch)
     cycles = ops.max(compute, memory)
 

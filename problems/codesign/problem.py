@@ -171,8 +171,7 @@ class CodesignProblem(Problem):
         dims, counts = self._workload(x64)
         sw = x64[..., _N_HW:].reshape(*x64.shape[:-1], self.n_layers, len(LAYER_FIELDS))
         T = torch.minimum(torch.exp2(sw[..., :3]), dims)
-        dataflow = sw[..., 3].round().long()
-        order = sw[..., 4].round().long()
+        dataflow, order = sw[..., 3:5].round().long().unbind(dim=-1)
         return design_costs(
             hardware_linear(x64[..., :_N_HW]), T, dataflow, order, dims, counts, EXACT
         )

@@ -101,7 +101,7 @@ def _layer_table(layer: Layer) -> dict[str, np.ndarray]:
     best_compute = compute.min(axis=0).astype(np.float64)
 
     # DRAM bytes, integer: (order, tile); psums are 4 bytes, spilled and refilled.
-    psum = 4 * M * N * (2 * n_k)
+    psum = 4 * M * N * (2 * n_k - 1)
     traffic = np.stack(
         [
             M * K * n_n + K * N * n_m + M * N,  # C-stat

@@ -37,13 +37,15 @@ def make_multidigits(
     jitter: int = 1,
     pool_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     seed: int = 0,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return_sources: bool = False,
+) -> dict[str, tuple[np.ndarray, ...]]:
     """Build the composite images.
 
     Returns
     -------
     Split name -> ``(X, Y)``: ``X`` float32 images ``(n, canvas, canvas)`` in ``[0, 1]``,
-    ``Y`` int64 labels ``(n, 2)`` (left digit, right digit).
+    ``Y`` int64 labels ``(n, 2)`` (left digit, right digit). With ``return_sources`` a
+    third array ``(n, 2)`` gives the indices (into ``load_digits()``) of the two digits.
     """
     from sklearn.datasets import load_digits
 
@@ -76,6 +78,8 @@ def make_multidigits(
             n_idx = np.arange(n)[:, None, None]
             X[n_idx, r, c] = np.maximum(X[n_idx, r, c], images[idx]) if k else images[idx]
         out[split] = (X, np.stack([labels[i], labels[j]], axis=1))
+        if return_sources:
+            out[split] = (*out[split], np.stack([i, j], axis=1))
     return out
 
 

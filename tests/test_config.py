@@ -1,0 +1,173 @@
+"""Sweep configuration: overrides parse to typed values, bad input names the valid choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dse.config import (
+    ConfigError,
+    SweepConfig,
+    config_hash,
+    config_help,
+    load_config,
+    parse_diagnose,
+    parse_overrides,
+    problem_defaults,
+    resolve,
+    solver_kinds,
+    to_yaml,
+)
+from dse.problem import list_problems
+from dse.solvers import solver_parameters
+
+
+def test_overrides_from_the_issue_parse_to_typed_values() -> None:
+    cfg = parse_overrides([
+        "problem=zdt1", "problem.n_var=12", "methods=[nsga2,cagrad]", "solver.budget=20000",
+        "seeds=[0,1,2]", "device=cpu", "solver.nsga2.pop_size=40", "executor=dask",
+        "executor.address=tcp://127.0.0.1:8786", "out=runs/x", "quiet=true",
+    ])
+    assert cfg.problem.name == "zdt1" and cfg.problem.params == {"n_var": 12}
+    assert cfg.methods == ["nsga2", "cagrad"]
+    assert cfg.seeds == [0, 1, 2] and all(type(s) is int for s in cfg.seeds)
+    assert cfg.solver.budget == 20000 and type(cfg.solver.budget) is int
+    assert cfg.device == "cpu" and cfg.quiet is True and cfg.out == "runs/x"
+    assert cfg.executor.name == "dask" and cfg.executor.address == "tcp://127.0.0.1:8786"
+    assert cfg.solver.methods == {"nsga2": {"pop_size": 40}}
+
+
+def test_problem_n_obj_for_dtlz() -> None:
+    cfg = parse_overrides(["problem=dtlz2", "problem.n_obj=3"])
+    assert cfg.problem.params == {"n_obj": 3}
+
+
+def test_scalar_seeds_and_methods_mean_one_element_lists() -> None:
+    cfg = parse_overrides(["seeds=3", "methods=nsga2", "problem=zdt1"])
+    assert cfg.seeds == [3] and cfg.methods == ["nsga2"]
+
+
+def test_defaults_come_from_the_schema() -> None:
+    cfg = parse_overrides([])
+    assert cfg == SweepConfig()
+    assert cfg.problem.name == "codesign" and cfg.seeds == [0] and cfg.executor.name == "local"
+
+
+@pytest.mark.parametrize(
+    ("override", "must_name"),
+    [
+        (["foo=1"], ["problem", "methods", "seeds", "solver", "executor"]),
+        (["methods=[nsga2,nope]"], ["nsga2", "cagrad", "weighted_sum"]),
+        (["problem=nope"], ["codesign", "zdt1", "dtlz2"]),
+        (["problem=zdt1", "problem.wrong=3"], ["n_var"]),
+        (["problem=zdt1", "solver.nsga2.wrong=1"], ["pop_size"]),
+        (["device=tpu"], ["cpu", "cuda", "auto"]),
+        (["executor=ray"], ["local", "dask"]),
+        (["executor.port=1"], ["executor.address", "executor.n_workers"]),
+        (["problem=zdt1", "methods=[nsga2]", "solver.wrong=1"], ["pop_size"]),
+        (["solver.nope.pop_size=1"], ["nsga2"]),
+        (["seeds.x=1"], ["seeds"]),
+        (["noequals"], ["key=value"]),
+    ],
+)
+def test_unknown_keys_and_values_name_the_valid_ones(override: list[str],
+                                                     must_name: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_overrides(override)
+    for word in must_name:
+        assert word in str(info.value), (word, str(info.value))
+
+
+@pytest.mark.parametrize("bad", ["seeds=[a]", "solver.budget=abc", "executor.n_workers=x",
+                                 "plots=maybe"])
+def test_wrong_types_are_rejected(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_overrides([bad])
+
+
+@pytest.mark.parametrize("bad", ["seeds=[]", "seeds=[1,1]", "seeds=[-1]", "methods=[]",
+                                 "methods=[nsga2,nsga2]", "solver.budget=0", "ref_offset=0"])
+def test_invalid_values_are_rejected(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_overrides(["problem=zdt1", bad])
+
+
+def test_resolve_gives_each_method_its_parameters() -> None:
+    cfg = parse_overrides([
+        "problem=zdt1", "methods=[nsga2,moead,weighted_sum]", "solver.pop_size=24",
+        "solver.moead.pop_size=30", "solver.budget=900", "solver.nsga2.budget=500",
+        "solver.weighted_sum.lr=0.05",
+    ])
+    rs = resolve(cfg)
+    assert rs.methods == ("nsga2", "moead", "weighted_sum")
+    # A method's own value wins over the shared one; shared only where accepted.
+    assert rs.method_params["nsga2"] == {"pop_size": 24}
+    assert rs.method_params["moead"] == {"pop_size": 30}
+    assert "pop_size" not in solver_parameters("weighted_sum")
+    assert rs.method_params["weighted_sum"] == {"lr": 0.05}
+    assert rs.budgets == {"nsga2": 500, "moead": 900, "weighted_sum": 900}
+
+
+def test_dict_valued_method_parameters_take_nested_keys() -> None:
+    cfg = parse_overrides(["problem=zdt1", "methods=[cagrad]",
+                           "solver.cagrad.weighting_params.c=0.3"])
+    assert resolve(cfg).method_params["cagrad"] == {"weighting_params": {"c": 0.3}}
+
+
+def test_default_methods_and_quick_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    kinds = solver_kinds()
+    for name in list_problems():
+        d = problem_defaults(name)
+        assert set(d.methods) <= set(kinds), (name, d.methods)
+        assert 0 < d.quick_budget <= d.budget
+    # Both kinds by default on co-design: the issue asks for gradient + evolutionary.
+    assert {kinds[m] for m in problem_defaults("codesign").methods} == {
+        "gradient", "evolutionary"}
+    cfg = parse_overrides(["problem=codesign"])
+    monkeypatch.setenv("DSE_QUICK", "1")
+    quick = resolve(cfg).budgets
+    monkeypatch.setenv("DSE_QUICK", "0")
+    full = resolve(cfg).budgets
+    assert set(quick.values()) == {problem_defaults("codesign").quick_budget}
+    assert set(full.values()) == {problem_defaults("codesign").budget}
+
+
+def test_config_hash_depends_on_results_only() -> None:
+    base = ["problem=zdt1", "methods=[nsga2,mgda]", "seeds=[0,1]"]
+    h = config_hash(parse_overrides(base))
+    # Order of overrides, device, executor, output and quiet do not change the results.
+    same = ["seeds=[0,1]", "methods=[nsga2,mgda]", "problem=zdt1", "device=cpu",
+            "executor=dask", "quiet=true", "plots=false"]
+    assert config_hash(parse_overrides(same)) == h
+    assert config_hash(parse_overrides([*base, "seeds=[0,2]"])) != h
+    assert config_hash(parse_overrides([*base, "solver.budget=123"])) != h
+    assert config_hash(parse_overrides([*base, "problem.n_var=5"])) != h
+    # Stability across processes is checked by tests/test_cli_kill.py, whose rerun in a
+    # new process must find the default run folder of the killed one.
+
+
+def test_yaml_round_trip(tmp_path: Path) -> None:
+    cfg = parse_overrides(["problem=dtlz2", "problem.n_obj=3", "methods=[nsga3]",
+                           "solver.nsga3.pop_size=20", "seeds=[4,5]"])
+    path = tmp_path / "config.yaml"
+    path.write_text(to_yaml(cfg))
+    assert load_config(path) == cfg
+
+
+def test_help_documents_every_key() -> None:
+    rows = config_help()
+    keys = {k for k, _, _ in rows}
+    for k in ("problem", "methods", "seeds", "device", "solver.budget", "executor.address",
+              "executor.name", "out", "quiet"):
+        assert k in keys
+    assert all(text for _, _, text in rows)
+
+
+def test_diagnose_config() -> None:
+    cfg = parse_diagnose(["problem=pmtl_concave", "steps=7", "seed=2"])
+    assert (cfg.problem.name, cfg.steps, cfg.seed) == ("pmtl_concave", 7, 2)
+    with pytest.raises(ConfigError, match="steps"):
+        parse_diagnose(["steps=0"])
+    with pytest.raises(ConfigError, match="valid keys"):
+        parse_diagnose(["methods=[nsga2]"])

@@ -1,0 +1,194 @@
+"""The results database: exact round trips, one transaction per job, survives SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dse.result import Result
+from dse.store import DB_NAME, Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_result(seed: int = 0, n: int = 12, method: str = "m") -> Result:
+    rng = np.random.default_rng(seed)
+    hist = pd.DataFrame({
+        "n_evals": [10.0, 20.0, 30.0], "n_grad_evals": [0.0, 5.0, 9.0],
+        "wall_time": [0.1, 0.2, 0.3], "hypervolume": [0.5, np.nan, 0.75],
+    })
+    return Result(
+        problem="toy", method=method, seed=seed, X=rng.random((n, 3)),
+        F=rng.random((n, 2)) * np.pi, G=rng.random((n, 1)) - 0.3, n_evals=30,
+        n_grad_evals=9, wall_time=1.25, history=hist, config={"lr": 0.1, "tags": ["a"]},
+        variable_names=("a", "b", "c"), objective_names=("area", "latency"),
+        constraint_names=("buf",),
+    )
+
+
+def test_round_trip_is_exact(tmp_path: Path) -> None:
+    res = make_result()
+    with Store(tmp_path) as store:
+        run_id = store.write("k", res, metrics={"hypervolume": 1.5, "hv_ratio": None,
+                                                "igd": 0.25, "ref_point": [1.0, 2.0]},
+                             info={"kind": "gradient", "budget": 30, "device": "cpu",
+                                   "problem_params": {"n": 3}, "config": {"seed": 0}})
+        assert run_id is not None
+        back = store.result(run_id)
+        # Bit-for-bit: JSON keeps float64 exactly.
+        np.testing.assert_array_equal(back.X, res.X)
+        np.testing.assert_array_equal(back.F, res.F)
+        np.testing.assert_array_equal(back.G, res.G)
+        pd.testing.assert_frame_equal(back.history, res.history, check_dtype=False)
+        assert back.config == res.config
+        assert (back.n_evals, back.n_grad_evals, back.wall_time) == (30, 9, 1.25)
+        assert back.objective_names == res.objective_names
+        runs = store.runs()
+        row = runs.iloc[0]
+        assert row["hypervolume"] == 1.5 and row["igd"] == 0.25
+        assert pd.isna(row["hv_ratio"])
+        assert row["ref_point"] == [1.0, 2.0] and row["problem_params"] == {"n": 3}
+        assert row["n_front"] == res.front_mask.sum()
+        assert row["n_feasible"] == res.feasible.sum()
+        d = store.designs()
+        np.testing.assert_array_equal(d[["f.area", "f.latency"]].to_numpy(), res.F)
+        np.testing.assert_array_equal(d["on_front"].to_numpy(), res.front_mask)
+        front = store.designs(front_only=True)
+        np.testing.assert_array_equal(front[["f.area", "f.latency"]].to_numpy(), res.front_F)
+
+
+def test_plain_pandas_reads_the_file(tmp_path: Path) -> None:
+    """An independent route: sqlite3 + pandas only, no dse code."""
+    res = make_result(3)
+    with Store(tmp_path) as store:
+        store.write("k", res)
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    runs = pd.read_sql_query("SELECT * FROM runs", con)
+    designs = pd.read_sql_query("SELECT * FROM designs ORDER BY design", con)
+    hist = pd.read_sql_query("SELECT * FROM history ORDER BY step", con)
+    con.close()
+    assert runs.loc[0, "method"] == "m" and runs.loc[0, "seed"] == 3
+    F = np.array([json.loads(f) for f in designs["f"]])
+    np.testing.assert_array_equal(F, res.F)
+    np.testing.assert_array_equal(hist["n_evals"].to_numpy(), res.history["n_evals"])
+
+
+def test_a_job_is_stored_once(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        assert store.write("k", make_result(0)) is not None
+        assert store.write("k", make_result(1)) is None  # same key: left alone
+        assert len(store) == 1 and store.job_keys() == {"k"} and "k" in store
+        assert store.result(1).seed == 0
+        assert len(store.designs()) == 12
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    good = make_result(0)
+    bad = make_result(1)
+    # A value that fails half-way through the write (after the runs and designs rows).
+    bad.history["wall_time"] = bad.history["wall_time"].astype(object)
+    bad.history.loc[1, "wall_time"] = "not a number"
+    with Store(tmp_path) as store:
+        store.write("good", good)
+        with pytest.raises(ValueError):
+            store.write("bad", bad)
+        assert store.job_keys() == {"good"}
+        counts = store.query("SELECT COUNT(*) AS n FROM designs")["n"].item()
+        assert counts == len(good.F)
+        assert len(store.history()) == len(good.history)
+        assert store.integrity_check() == "ok"
+
+
+def test_unknown_metric_is_rejected(tmp_path: Path) -> None:
+    with Store(tmp_path) as store, pytest.raises(ValueError, match="hypervolume"):
+        store.write("k", make_result(), metrics={"hv": 1.0})
+
+
+def test_missing_database_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Store(tmp_path / "nothing", create=False)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export(tmp_path: Path, fmt: str) -> None:
+    res = [make_result(s, method=m) for s in (0, 1) for m in ("a", "b")]
+    with Store(tmp_path) as store:
+        for i, r in enumerate(res):
+            store.write(f"k{i}", r)
+        paths = store.export(tmp_path / "exp", fmt)
+    read = pd.read_csv if fmt == "csv" else pd.read_parquet
+    tables = {p.stem: read(p) for p in paths}
+    assert set(tables) == {"runs", "designs", "history"}
+    assert len(tables["runs"]) == 4
+    d = tables["designs"]
+    for i, r in enumerate(res):
+        got = d[d["run_id"] == i + 1][["f.area", "f.latency"]].to_numpy()
+        np.testing.assert_allclose(got, r.F, rtol=0, atol=0 if fmt == "parquet" else 1e-15)
+    assert len(tables["history"]) == 4 * 3
+    with Store(tmp_path) as store, pytest.raises(ValueError, match="parquet"):
+        store.export(tmp_path / "x", "xlsx")
+
+
+_WRITER = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_store import make_result
+from dse.store import Store
+store = Store({db!r})
+i = 0
+while True:
+    store.write(f"job{{i}}", make_result(i, n=400))
+    i += 1
+"""
+
+
+def _count(folder: Path) -> int:
+    if not (folder / DB_NAME).exists():
+        return 0
+    try:
+        con = sqlite3.connect(folder / DB_NAME, timeout=5)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def test_sigkill_during_writes_never_corrupts(tmp_path: Path) -> None:
+    """Kill a process that writes jobs as fast as it can; every stored job is whole."""
+    code = _WRITER.format(tests=str(ROOT / "tests"), db=str(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for extra in (0.037,):
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+        before = _count(tmp_path)
+        deadline = time.monotonic() + 60
+        # Kill once the writer is busy (a few more jobs stored), at an arbitrary moment.
+        while _count(tmp_path) < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(extra)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        with Store(tmp_path) as store:
+            assert store.integrity_check() == "ok"
+            runs = store.runs()
+            assert len(runs) > 0
+            per_run = store.query("SELECT run_id, COUNT(*) AS n FROM designs GROUP BY run_id")
+            assert (per_run["n"] == 400).all() and len(per_run) == len(runs)
+            hist = store.query("SELECT run_id, COUNT(*) AS n FROM history GROUP BY run_id")
+            assert (hist["n"] == 3).all() and len(hist) == len(runs)
+            assert (runs["n_designs"] == 400).all()
+    with Store(tmp_path) as store:
+        keys = store.runs()["job_key"]
+        assert keys.is_unique
