@@ -9,6 +9,7 @@ and prints  overhead = solve / gram  (goal: <= 0.20)  and  speedup = TorchJD sol
 solved in one batched call vs one by one (goal: >= 10x).
 
 Usage: python bench/bench_aggregators.py [--device cpu|cuda|auto] [--quick] [--repeats N]
+       [--threads N]
 """
 
 from __future__ import annotations
@@ -108,7 +109,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (1 gives stable numbers on a shared machine)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)
