@@ -22,7 +22,7 @@ from ._base import (
     positive_vector,
     psd_gramian,
 )
-from ._qp import CAGRAD_ITERS, DEFAULT_ITERS, solve_cagrad_dual, solve_qp
+from ._qp import CAGRAD_POINTS, CAGRAD_ROUNDS, DEFAULT_ITERS, solve_cagrad_dual, solve_qp
 
 __all__ = [
     "EPO",
@@ -165,17 +165,28 @@ class CAGrad(Weighting):
     direction is the same either way (TorchJD's CAGrad is ``rescale=False``). With ``c = 0``
     both give the mean gradient. Where ``||g_w||`` vanishes (0 in the convex hull) the
     official code's ``lambda = c / (||g_w|| + eps)`` leaves ``d = g0``; so does this.
-    For K > 2 see :func:`dse.gradient._qp.solve_cagrad_dual` for accuracy, including its
-    known limitation near Pareto-stationary points (0 in the convex hull).
+    For K > 2 the dual is solved by bracketing a scalar on the path of an exact QP and an
+    exact closed form on the final support (:func:`dse.gradient._qp.solve_cagrad_dual`).
     """
 
     name = "cagrad"
 
-    def __init__(self, c: float = 0.5, rescale: bool = True, iters: int = CAGRAD_ITERS) -> None:
+    def __init__(
+        self,
+        c: float = 0.5,
+        rescale: bool = True,
+        rounds: int = CAGRAD_ROUNDS,
+        points: int = CAGRAD_POINTS,
+    ) -> None:
         if not isinstance(rescale, bool):
             raise ValueError(f"rescale must be a bool, got {rescale!r}")
+        if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+            raise ValueError(f"points must be an integer >= 2, got {points!r}")
         super().__init__(
-            c=non_negative(c, name="c"), rescale=rescale, iters=positive_int(iters, name="iters")
+            c=non_negative(c, name="c"),
+            rescale=rescale,
+            rounds=positive_int(rounds, name="rounds"),
+            points=points,
         )
 
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
@@ -192,7 +203,9 @@ class CAGrad(Weighting):
         elif K == 2:
             w = _cagrad_k2(Gn, a, s)
         else:
-            w = solve_cagrad_dual(Gn, a, s, iters=self.params["iters"])
+            w = solve_cagrad_dual(
+                Gn, a, s, rounds=self.params["rounds"], points=self.params["points"]
+            )
             # All-zero or non-finite Gramians: any w gives d = g0 (or nothing better).
             w = torch.where(torch.isfinite(w).all(-1, keepdim=True), w, w0)
         gw_norm = _quad(Gn, w).clamp(min=0.0).sqrt()
