@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from . import _cpu
 from ._base import (
     Weighting,
     as_simplex,
@@ -115,10 +117,17 @@ class MGDA(Weighting):
 
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
-        Gn = psd_gramian(G)
         K = G.shape[-1]
         if K == 1:
-            return torch.ones_like(Gn[..., 0])
+            return torch.ones(G.shape[:-1], dtype=torch.float64, device=G.device)
+        if _cpu.use_numpy(G):  # CPU: the same solves in numpy, a fraction of the dispatch cost
+            if K == 2 and G.ndim == 2 and (g := _cpu.psd_2x2(G)) is not None:
+                return torch.tensor(_cpu.mgda_2x2(*g), dtype=torch.float64)
+            Gc = _cpu.psd_gramian(G)
+            if K == 2:
+                return torch.from_numpy(_cpu.mgda_k2(Gc))
+            return torch.from_numpy(_cpu.solve_qp(Gc, simplex=True, iters=self.params["iters"]))
+        Gn = psd_gramian(G)
         if K == 2:
             return _mgda_k2(Gn)
         return solve_qp(Gn, simplex=True, iters=self.params["iters"])
@@ -192,6 +201,12 @@ class CAGrad(Weighting):
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
         c = self.params["c"]
+        if _cpu.use_numpy(G):  # CPU: the same solves in numpy, a fraction of the dispatch cost
+            p = self.params
+            if G.shape == (2, 2) and (g := _cpu.psd_2x2(G)) is not None:
+                return torch.tensor(_cpu.cagrad_2x2(*g, c, p["rescale"]), dtype=torch.float64)
+            w = _cpu.cagrad_weights(_cpu.psd_gramian(G), c, p["rescale"], p["rounds"], p["points"])
+            return torch.from_numpy(w)
         Gn = psd_gramian(G)
         K = G.shape[-1]
         w0 = torch.full_like(Gn[..., 0], 1.0 / K)
@@ -313,6 +328,8 @@ class UPGrad(Weighting):
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
         K = G.shape[-1]
+        if _cpu.use_numpy(G):  # CPU: the same solves in numpy, a fraction of the dispatch cost
+            return torch.from_numpy(self._weights_numpy(G))
         Gn = psd_gramian(G)
         if self.params["reg_eps"] > 0:
             Gn = Gn + self.params["reg_eps"] * torch.eye(K, dtype=Gn.dtype, device=Gn.device)
@@ -327,6 +344,30 @@ class UPGrad(Weighting):
         V = solve_qp(
             Gn.unsqueeze(-3).expand(*Gn.shape[:-2], K, K, K), lower=U, iters=self.params["iters"]
         )
+        return V.sum(-2)
+
+    def _weights_numpy(self, G: Tensor) -> np.ndarray:
+        K = G.shape[-1]
+        if self._pref is not None:
+            _check_k(self._pref, K, "pref")
+        if G.shape == (2, 2) and (g := _cpu.psd_2x2(G)) is not None:
+            eps = self.params["reg_eps"]
+            u = (0.5, 0.5) if self._pref is None else self._pref.tolist()
+            return np.array(_cpu.upgrad_2x2(g[0] + eps, g[1] + eps, g[2], *u))
+        Gn = _cpu.psd_gramian(G)
+        if self.params["reg_eps"] > 0:
+            Gn = Gn + self.params["reg_eps"] * np.eye(K)
+        if self._pref is None:
+            u = np.full(Gn.shape[:-1], 1.0 / K)
+        else:
+            u = np.broadcast_to(self._pref.numpy(), Gn.shape[:-1])
+        if K == 1:
+            return u.copy()
+        if K == 2:
+            return _cpu.upgrad_k2(Gn, u)
+        # The K projections share the Gramian: one batch of K problems, row i's bound u_i e_i.
+        lower = u[..., None] * np.eye(K)
+        V = _cpu.solve_qp(Gn[..., None, :, :], lower=lower, iters=self.params["iters"])
         return V.sum(-2)
 
 

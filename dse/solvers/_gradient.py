@@ -27,6 +27,25 @@ vector (or random start), and moves all of them at once:
    since the previous check are stationary: they are frozen and dropped from the batch
    (their evaluations stop being counted). Only these checks synchronise with the host.
 
+Growing batch
+-------------
+With ``grow=True`` (default for preference sweeps started from ``"uniform"`` or
+``"center"``) the B subproblems are not all started at once. The preference vectors are
+ordered by farthest-point sampling (so every prefix of the order spreads over the simplex)
+and started in stages of ``grow_start`` (default ``max(K + 1, B // 16)``) growing by
+``grow_factor`` to B. The first stage descends from the starts; a later stage begins when
+every started row is stationary or after ``stage_steps`` steps, and each of its rows starts
+from the inverse-distance-weighted mean (over its K nearest started preferences) of the
+designs of those neighbours and inherits their Adam second moments (the local gradient
+scale) with a zero first moment, which makes its first steps small. The batch is still one
+tensor program (new rows join the active batch). Why it is general: the expensive part of
+a sweep is the descent to the front, which every subproblem shares; with the front's
+parametrisation continuous in the preference, a new subproblem started between two solved
+neighbours is already near its solution, so it costs a few steps instead of a full
+descent, whatever the problem. It needs no knowledge of the front, and the final set of
+preferences is the same as without growth. MGDA (no preferences) and explicit starting
+designs do not grow.
+
 Preferences
 -----------
 Preference vectors ``d`` lie on the simplex (Das-Dennis or uniform random). For
@@ -93,7 +112,7 @@ class SweepSettings:
     lr: float = 0.05
     lr_decay: float = 0.99
     max_steps: int = 500
-    check_every: int = 10
+    check_every: int = 5
     ftol: float = 1e-4
     checkpoint_every: int = 10
     utopia: float = 0.01
@@ -102,6 +121,10 @@ class SweepSettings:
     weight_floor: float = 1e-3
     penalty: float = 10.0
     dtype: str = "float64"
+    grow: bool = True
+    grow_start: int | None = None
+    grow_factor: float = 2.0
+    stage_steps: int = 15
 
 
 def exact_is_relaxed(problem: Problem) -> bool:
@@ -256,23 +279,33 @@ def epo_lp_weights(G: Tensor, losses: Tensor, eps: float = 1e-4) -> Tensor:
 
 
 class _Adam:
-    """Batched Adam with explicit state, so converged rows can be dropped from it."""
+    """Batched Adam with explicit per-row state for all ``N`` rows of a sweep.
+
+    Only the active rows step; frozen rows keep their state, so that rows added later can
+    inherit their neighbours' second moments (the scale of the gradients there) and step
+    counts instead of starting with Adam's full-size sign-like first steps.
+    """
 
     def __init__(self, shape: torch.Size, like: Tensor, beta1: float = 0.9, beta2: float = 0.999):
         self.m = torch.zeros(shape, dtype=like.dtype, device=like.device)
         self.v = torch.zeros_like(self.m)
-        self.b1, self.b2, self.t = beta1, beta2, 0
+        self.t = torch.zeros(shape[0], dtype=like.dtype, device=like.device)
+        self.b1, self.b2 = beta1, beta2
 
-    def step(self, d: Tensor) -> Tensor:
-        self.t += 1
-        self.m.mul_(self.b1).add_(d, alpha=1 - self.b1)
-        self.v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
-        mhat = self.m / (1 - self.b1**self.t)
-        vhat = self.v / (1 - self.b2**self.t)
+    def step(self, d: Tensor, rows: Tensor) -> Tensor:
+        t = self.t[rows] + 1
+        m = self.m[rows] * self.b1 + (1 - self.b1) * d
+        v = self.v[rows] * self.b2 + (1 - self.b2) * d * d
+        self.t[rows], self.m[rows], self.v[rows] = t, m, v
+        mhat = m / (1 - self.b1 ** t)[:, None]
+        vhat = v / (1 - self.b2 ** t)[:, None]
         return mhat / (vhat.sqrt() + 1e-12)
 
-    def keep(self, rows: Tensor) -> None:
-        self.m, self.v = self.m[rows], self.v[rows]
+    def inherit(self, rows: Tensor, src: Tensor, w: Tensor) -> None:
+        """Rows ``rows`` take the ``w``-weighted mean (``w``: (r, k)) of rows ``src`` (r, k)."""
+        self.v[rows] = torch.einsum("rk,rkn->rn", w, self.v[src])
+        self.t[rows] = (w * self.t[src]).sum(-1)
+        self.m[rows] = 0.0
 
 
 def _direction(
@@ -341,48 +374,87 @@ def run_sweep(
     # direction into inf/NaN.
     lo_in = torch.minimum(lo + 1e-9 * width, hi)
     hi_in = torch.maximum(hi - 1e-9 * width, lo_in)
-    z = _starts(s.init, B, lo_in, hi_in, seed)
-    P = torch.as_tensor(P_np, dtype=dtype, device=device)
-    R = _scaling(s, P)
+    z_all = _starts(s.init, B, lo_in, hi_in, seed)
+    P_all = torch.as_tensor(P_np, dtype=dtype, device=device)
+    R_all = _scaling(s, P_all)
+    stages = _stages(s, P_np)  # host-side index arrays, one per stage
 
-    active = torch.arange(B, device=device)
-    Z_last = z.clone()  # last evaluated design of every row
+    Z_last = z_all.clone()  # last evaluated design of every row
     F_last = torch.zeros((B, K), dtype=dtype, device=device)
     G_last = torch.zeros((B, problem.n_constr), dtype=dtype, device=device)
-    opt = _Adam(z.shape, z) if s.optimizer == "adam" else None
-    ideal = F_check = None
-    frozen_max = torch.full((K,), -torch.inf, dtype=dtype, device=device)
+    F_check = torch.full((B, K), torch.inf, dtype=dtype, device=device)
+    opt = _Adam(z_all.shape, z_all) if s.optimizer == "adam" else None
+    ideal = None
     n_bad = torch.zeros((), dtype=torch.long, device=device)
     lr = s.lr
     reserve = 0 if free else B  # final exact evaluation of the decoded designs
+    seen_np = stages[0]
+    active = torch.as_tensor(stages[0], device=device)
+    seen = active
+    n_pending = B - len(seen_np)
+    next_stage, stage_step = 1, 0
+    evaluated_upto = 0  # stages before this one have all had an evaluation
 
     def record_exact(zs: Tensor, F: Tensor, G: Tensor) -> None:
+        X = problem.decode(zs.detach())
         if free:
-            X = problem.decode(zs.detach())
             rec.add(X.cpu().numpy(), F.detach().cpu().numpy(), G.detach().cpu().numpy())
         else:
-            X = problem.decode(zs.detach())
             with torch.no_grad():
                 Fx, Gx = problem.evaluate(X, constraints=True)
             rec.count(len(X))
             rec.add(X.cpu().numpy(), Fx.cpu().numpy(), Gx.cpu().numpy())
 
+    def grow() -> None:
+        # Add the next stage's rows, each started from the preference-weighted mean of the
+        # designs (and Adam scales) of its nearest already-started rows: between two
+        # solved neighbours a new subproblem starts next to its own solution, so it costs
+        # a few steps instead of a descent from scratch.
+        nonlocal active, seen, seen_np, next_stage, stage_step, n_pending
+        new_np = stages[next_stage]
+        k = min(K, len(seen_np))
+        dist = np.linalg.norm(P_np[new_np][:, None, :] - P_np[seen_np][None, :, :], axis=-1)
+        near = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
+        w = w / w.sum(1, keepdims=True)
+        src = torch.as_tensor(seen_np[near], device=device)
+        w_t = torch.as_tensor(w, dtype=dtype, device=device)
+        new = torch.as_tensor(new_np, device=device)
+        z_all[new] = torch.einsum("rk,rkn->rn", w_t, z_all[src]).clamp(lo_in, hi_in)
+        if opt is not None:
+            opt.inherit(new, src, w_t)
+        seen_np = np.concatenate([seen_np, new_np])
+        seen = torch.cat([seen, new])
+        active = torch.cat([active, new])
+        n_pending -= len(new_np)
+        next_stage += 1
+        stage_step = 0
+
     step = 0
     while step < s.max_steps:
         n_act = int(active.shape[0])
+        if next_stage < len(stages) and (n_act == 0 or stage_step >= s.stage_steps):
+            grow()
+            n_act = int(active.shape[0])
         ck_due = step % s.checkpoint_every == 0
         ck_cost = 0 if free or not ck_due else n_act
-        if n_act == 0 or rec.n_evals + n_act + ck_cost + reserve > budget:
+        # Rows not started yet still need one evaluation each at the end (free problems).
+        later = n_pending if free else 0
+        if n_act == 0 or rec.n_evals + n_act + ck_cost + reserve + later > budget:
             break
-        z = z.detach().requires_grad_(True)
+        z = z_all[active].requires_grad_(True)
         F, G = problem.evaluate_relaxed(z, constraints=True)
         rec.count(n_act, n_act)
+        evaluated_upto = next_stage
         Fd = F.detach()
         ideal = _finite_min(Fd) if ideal is None else torch.minimum(ideal, _finite_min(Fd))
-        # Nadir estimate: the worst value among the current designs (frozen rows keep
-        # theirs), updated every step on the device, so that scales track the batch as it
-        # converges instead of keeping the random start's spread.
-        scale = _scale(torch.maximum(frozen_max, _finite_max(Fd)) - ideal)
+        Z_last[active] = z.detach()
+        F_last[active] = Fd
+        G_last[active] = G.detach()
+        # Nadir estimate: the worst value among the last designs of every started row,
+        # updated every step on the device, so that scales track the batch as it converges
+        # instead of keeping the random start's spread.
+        scale = _scale(_finite_max(F_last[seen]) - ideal)
         Fn = (F - ideal) / scale
         pen = (
             s.penalty * torch.relu(G).sum(-1)
@@ -391,39 +463,27 @@ def run_sweep(
         )
         # A non-finite entry (a singular derivative, a failed weighting) must not poison the
         # optimiser state: it is zeroed and counted on the device (reported at the end).
-        d = _direction(s, z, Fn, pen, P, R, weighting)
+        d = _direction(s, z, Fn, pen, P_all[active], R_all[active], weighting)
         n_bad = n_bad + (~torch.isfinite(d)).any(-1).sum()
         d = torch.nan_to_num(d, 0.0, 0.0, 0.0)
         z_eval = z.detach()
         with torch.no_grad():
-            upd = opt.step(d) if opt is not None else d
-            z = (z_eval - lr * width * upd).clamp(lo_in, hi_in)
+            upd = opt.step(d, active) if opt is not None else d
+            z_all[active] = (z_eval - lr * width * upd).clamp(lo_in, hi_in)
         lr *= s.lr_decay
         if ck_due:
             record_exact(z_eval, Fd, G)
             rec.checkpoint()
         step += 1
+        stage_step += 1
         if step % s.check_every == 0:
-            # Host sync only here: stationarity of every row.
-            F_last[active] = Fd
-            Z_last[active] = z_eval
-            G_last[active] = G.detach()
-            if F_check is not None:
-                moved = ((Fd - F_check).abs() / scale).amax(-1)
-                done = ~(moved >= s.ftol)  # NaN rows count as done: they cannot progress
-                if bool(done.any()):
-                    frozen_max = torch.maximum(frozen_max, _finite_max(Fd[done]))
-                    keep = ~done
-                    active, z, Fd = active[keep], z[keep], Fd[keep]
-                    P, R = P[keep], R[keep]
-                    if opt is not None:
-                        opt.keep(keep)
-            F_check = Fd
-    if active.numel() and step > 0 and step % s.check_every != 0:
-        F_last[active] = Fd
-        Z_last[active] = z_eval
-        G_last[active] = G.detach()
-
+            # Host sync only here: stationarity of every row. Rows started since the last
+            # check compare with +inf and stay.
+            moved = ((Fd - F_check[active]).abs() / scale).amax(-1)
+            F_check[active] = Fd
+            done = ~(moved >= s.ftol)  # NaN rows count as done: they cannot progress
+            if bool(done.any()):
+                active = active[~done]
     if int(n_bad):
         warnings.warn(
             f"{s.method}: {int(n_bad)} row-steps had a non-finite search direction (from "
@@ -432,6 +492,18 @@ def run_sweep(
             RuntimeWarning,
             stacklevel=4,  # the caller of solve()
         )
+    # Rows the budget left unstarted report their warm starts (one evaluation each,
+    # reserved above for free problems; the final exact evaluation covers the others).
+    while next_stage < len(stages):
+        grow()
+    if evaluated_upto < len(stages):
+        rows = torch.as_tensor(np.concatenate(stages[evaluated_upto:]), device=device)
+        Z_last[rows] = z_all[rows]
+        if free:
+            with torch.no_grad():
+                Fu, Gu = problem.evaluate(problem.decode(z_all[rows]), constraints=True)
+            rec.count(len(rows))
+            F_last[rows], G_last[rows] = Fu.to(dtype), Gu.to(dtype)
     # Final designs: the last evaluated design of every row, decoded and exact.
     X = problem.decode(Z_last)
     if free:
@@ -445,6 +517,34 @@ def run_sweep(
     rec.checkpoint()
     config = _config(s, P_np, B, budget, steps=step, device=device)
     return rec.result(s.method, seed, final, config)
+
+
+def _stages(s: SweepSettings, P: np.ndarray) -> list[np.ndarray]:
+    """Row indices started at each stage of a growing sweep (one stage when not growing).
+
+    The rows are ordered by farthest-point sampling of their preference vectors (from the
+    vector with the largest entry, a corner of the simplex), so that the first ``n`` rows
+    spread over the simplex for every ``n``; stage sizes grow by ``grow_factor`` from
+    ``grow_start`` (default ``max(K + 1, B // 16)``) to ``B``. MGDA (no preferences) and
+    explicit starting designs do not grow.
+    """
+    B, K = P.shape
+    start = s.grow_start if s.grow_start is not None else max(K + 1, B // 16)
+    if not s.grow or s.method == "mgda" or not isinstance(s.init, str) or start >= B:
+        return [np.arange(B)]
+    order = [int(np.argmax(P.max(1)))]
+    dist = np.linalg.norm(P - P[order[0]], axis=1)
+    for _ in range(B - 1):
+        i = int(np.argmax(dist))
+        order.append(i)
+        dist = np.minimum(dist, np.linalg.norm(P - P[i], axis=1))
+    # Stage sizes B, B / f, B / f^2, ... down to the first one: the last stage is a full
+    # growth step rather than a remainder.
+    bounds = [B]
+    while math.ceil(bounds[0] / s.grow_factor) >= start and bounds[0] > 1:
+        bounds.insert(0, min(bounds[0] - 1, math.ceil(bounds[0] / s.grow_factor)))
+    idx = np.asarray(order)
+    return [idx[a:b] for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]
 
 
 def _starts(init: Any, B: int, lo: Tensor, hi: Tensor, seed: int) -> Tensor:
@@ -502,7 +602,11 @@ def _validate(s: SweepSettings) -> None:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {s.optimizer!r}")
     if s.dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {s.dtype!r}")
-    for name in ("n_points", "max_steps", "check_every", "checkpoint_every"):
+    if s.grow_start is not None and (int(s.grow_start) != s.grow_start or s.grow_start < 1):
+        raise ValueError(f"grow_start must be None or an integer >= 1, got {s.grow_start!r}")
+    if not (math.isfinite(s.grow_factor) and s.grow_factor > 1):
+        raise ValueError(f"grow_factor must be a finite number > 1, got {s.grow_factor!r}")
+    for name in ("n_points", "max_steps", "check_every", "checkpoint_every", "stage_steps"):
         v = getattr(s, name)
         if int(v) != v or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
@@ -542,11 +646,15 @@ def _register(method: str, description: str, **defaults: Any) -> None:
         "lr": 0.05,
         "lr_decay": 0.99,
         "max_steps": 500,
-        "check_every": 10,
+        "check_every": 5,
         "ftol": 1e-4,
         "checkpoint_every": 10,
         "penalty": 10.0,
         "dtype": "float64",
+        "grow": True,
+        "grow_start": None,
+        "grow_factor": 2.0,
+        "stage_steps": 15,
     }
     base.update(defaults)
 
