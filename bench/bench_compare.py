@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--budget-3obj", type=int, default=100_000)
     ap.add_argument("--budget-3obj-1000", type=int, default=60_000,
                     help="3-objective budget at n_var=1000 (NSGA-II is slow there)")
-    ap.add_argument("--nsga2-cap", type=int, default=500_000,
+    ap.add_argument("--nsga2-cap", type=int, default=600_000,
                     help="largest NSGA-II budget at n_var > 30 (see the module docstring)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

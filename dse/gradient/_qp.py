@@ -14,6 +14,10 @@ Two routes, used as each other's check in the tests:
   feasible. Cost per iteration: one batched LU of a (K+1) x (K+1) matrix.
 - closed forms for K = 2 (MGDA, CAGrad), in the weighting modules.
 
+This module is the device route (CUDA: no host synchronisation). Gramians on the CPU take
+:mod:`dse.gradient._cpu` instead: the same algorithms in numpy, plus what only the host can
+afford, data-dependent stops (exact active-set pivoting first, early certified stops).
+
 :func:`solve_cagrad_dual` is the same interior-point scheme applied to the (non-quadratic,
 convex) CAGrad dual ``min_{w in simplex} a^T w + s ||J^T w||``.
 """

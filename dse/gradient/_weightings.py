@@ -4,6 +4,11 @@ The update direction is ``weights @ J``. All functions are batched over the lead
 dimensions of ``G`` and run on its device; solvers work in float64 on the trace-normalised
 Gramian (the methods here, except gradient normalisation, are invariant to a positive
 rescaling of ``J``), so inputs from scale 1e-15 to 1e15 give the same weights.
+
+MGDA, CAGrad and UPGrad solve on the host in numpy when ``G`` is a CPU tensor
+(:mod:`dse.gradient._cpu`: exact active-set pivoting, the interior point only as a
+fallback, Python floats for one 2 x 2 Gramian) and in torch otherwise (fixed iterations,
+no host synchronisation); the tests check the two routes against each other.
 """
 
 from __future__ import annotations
