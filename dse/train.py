@@ -40,6 +40,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from dse.device import resolve_device
+
 __all__ = [
     "DescentResult",
     "TrainResult",
@@ -60,21 +62,6 @@ _SCALARISING = {"mean", "linear", "chebyshev", "uncertainty", "gradnorm", "dwa",
 #: Largest number of tasks for which CPU training takes K ordinary backward passes instead
 #: of one vmapped backward (see train).
 _LOOP_JACOBIAN_MAX_TASKS = 2
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda[:i]"`` or a torch.device."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:i', got {device!r}"
-        ) from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; use 'cpu' or 'auto'")
-    return dev
 
 
 def resolve_method(method: Any, method_params: dict[str, Any] | None = None) -> Any:

@@ -214,6 +214,12 @@ def cagrad_weights(
 # --------------------------------------------------------------------------- QP
 
 
+#: Batches of at least this many matrices of order at most _TORCH_SOLVE_MAX_N are solved
+#: by torch's batched LU (on the same memory), smaller ones by numpy (see _solve).
+_TORCH_SOLVE_MIN_MATRICES = 16
+_TORCH_SOLVE_MAX_N = 20
+
+
 def _solve(M: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched ``M^-1 rhs`` and a per-problem success flag ``(..., 1)``.
 
@@ -232,9 +238,6 @@ def _solve(M: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sol, info = torch.linalg.solve_ex(Mt, rt.expand(*Mt.shape[:-2], *rt.shape[-2:]))
     return sol.numpy(), (info == 0).numpy()[..., None]
 
-
-_TORCH_SOLVE_MIN_MATRICES = 16
-_TORCH_SOLVE_MAX_N = 20
 
 
 #: From this many matrix entries on (e.g. 40 problems of 40 x 40, 640 of 10 x 10), one
@@ -312,9 +315,18 @@ def _ipm_bounds(
         yield x, s, z
 
 
+def _tolerances(Q: np.ndarray, q: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(tol * scale, xtol)`` of the polish checks: multiplier and bound tolerances."""
+    scale = np.abs(_diag(Q)).max(-1, keepdims=True) + np.abs(q).max(-1, keepdims=True)
+    return _TOL * np.maximum(scale, _TINY), _TOL * (1.0 + np.abs(lower))
+
+
+_TOL = 1e-9
+
+
 def _on_active_set(
     Q: np.ndarray, q: np.ndarray, lower: np.ndarray, active: np.ndarray, *, simplex: bool,
-    x_ref: np.ndarray | None = None,
+    x_ref: np.ndarray | None = None, tols: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve the QP with the bounds in ``active`` as equalities and the others dropped.
 
@@ -322,34 +334,39 @@ def _on_active_set(
     feasible and its bound multipliers are >= 0, i.e. it is a KKT point hence optimal
     (and, given ``x_ref``, not worse than it); ``flip`` marks the violations (free entries
     below their bound, active bounds with a negative multiplier). Same checks and
-    tolerances as the torch route's polish (``_qp._polish_bounds``).
+    tolerances as the torch route's polish (``_qp._polish_bounds``); ``tols`` passes
+    :func:`_tolerances` when the caller has them already.
     """
     n = Q.shape[-1]
-    M = np.where(active[..., None], np.eye(n), Q)
-    rhs = np.where(active, lower, -q)
+    mtol, xtol = _tolerances(Q, q, lower) if tols is None else tols
     if simplex:
-        col = (~active).astype(np.float64)[..., None]
-        row = np.concatenate([np.ones(n), np.zeros(1)])
-        row = np.broadcast_to(row, (*col.shape[:-2], 1, n + 1))
-        M = np.concatenate([np.concatenate([M, col], -1), row], -2)
-        rhs = np.concatenate([rhs, np.ones_like(rhs[..., :1])], -1)
-    sol, ok = _solve(M, rhs[..., None])
+        # Bordered system [[M, free], [1^T, 0]], assembled in place (fewer array ops).
+        M = np.empty((*active.shape[:-1], n + 1, n + 1))
+        M[..., :n, :n] = Q
+        np.copyto(M[..., :n, :n], np.eye(n), where=active[..., None])
+        M[..., :n, n] = ~active
+        M[..., n, :n] = 1.0
+        M[..., n, n] = 0.0
+        rhs = np.empty((*active.shape[:-1], n + 1, 1))
+        rhs[..., :n, 0] = np.where(active, lower, -q)
+        rhs[..., n, 0] = 1.0
+    else:
+        M = np.where(active[..., None], np.eye(n), Q)
+        rhs = np.where(active, lower, -q)[..., None]
+    sol, ok = _solve(M, rhs)
     sol = sol[..., 0]
     xp = sol[..., :n]
-    nu = sol[..., n:] if simplex else 0.0
-    mult = _bmv(Q, xp) + q + nu
-    scale = np.abs(_diag(Q)).max(-1, keepdims=True) + np.abs(q).max(-1, keepdims=True)
-    scale = np.maximum(scale, _TINY)
-    tol = 1e-9
-    xtol = tol * (1.0 + np.abs(lower))
-    flip = np.where(active, mult < -tol * scale, xp < lower - xtol)
+    mult = _bmv(Q, xp) + q
+    if simplex:
+        mult += sol[..., n:]
+    flip = np.where(active, mult < -mtol, xp < lower - xtol)
     ok = ok & np.isfinite(xp).all(-1, keepdims=True) & ~flip.any(-1, keepdims=True)
     if x_ref is not None:
 
         def objective(v: np.ndarray) -> np.ndarray:
             return 0.5 * _quad(Q, v) + (q * v).sum(-1, keepdims=True)
 
-        ok = ok & (objective(xp) <= objective(x_ref) + tol * scale)
+        ok = ok & (objective(xp) <= objective(x_ref) + mtol)
     xp = np.where(active, lower, np.maximum(xp, lower))
     if simplex:
         xp = xp / xp.sum(-1, keepdims=True)
@@ -399,7 +416,8 @@ def solve_qp(
         # interior point then runs on the problems left uncertified only. Guess: a bound is
         # active where the objective's gradient there points inwards (simplex: none).
         active = np.zeros(shape, dtype=bool) if simplex else _bmv(Q, lower) + q >= 0
-        out, ok, flip = _on_active_set(Q, q, lower, active, simplex=simplex)
+        mtol, xtol = _tolerances(Q, q, lower)
+        out, ok, flip = _on_active_set(Q, q, lower, active, simplex=simplex, tols=(mtol, xtol))
         if ok.all():
             return out
         # Later rounds (and the interior point) only on the problems still uncertified.
@@ -408,16 +426,17 @@ def solve_qp(
         flat_out = out.reshape(-1, n)
         Qr = np.broadcast_to(Q, (*shape, n))[rest]
         qr, lr, x0r, ar = q[rest], lower[rest], x0[rest], (active ^ flip)[rest]
+        mtol = np.broadcast_to(mtol, (*shape[:-1], 1))[rest]
+        xtol = np.broadcast_to(xtol, shape)[rest]
         for _ in range(_PIVOTS - 1):
-            xr, okr, flr = _on_active_set(Qr, qr, lr, ar, simplex=simplex)
+            xr, okr, flr = _on_active_set(Qr, qr, lr, ar, simplex=simplex, tols=(mtol, xtol))
             okr = okr[:, 0]
             flat_out[ids[okr]] = xr[okr]
             if okr.all():
                 return flat_out.reshape(shape)
             keep = ~okr
-            ids, Qr, qr, lr, x0r, ar = ids[keep], Qr[keep], qr[keep], lr[keep], x0r[keep], (
-                ar ^ flr
-            )[keep]
+            ids, Qr, qr, lr, x0r = ids[keep], Qr[keep], qr[keep], lr[keep], x0r[keep]
+            ar, mtol, xtol = (ar ^ flr)[keep], mtol[keep], xtol[keep]
         flat_out[ids] = _interior_point(Qr, qr, lr, x0r, simplex, iters)
     return flat_out.reshape(shape)
 
