@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--budget-3obj", type=int, default=100_000)
     ap.add_argument("--budget-3obj-1000", type=int, default=60_000,
                     help="3-objective budget at n_var=1000 (NSGA-II is slow there)")
-    ap.add_argument("--nsga2-cap", type=int, default=600_000,
+    ap.add_argument("--nsga2-cap", type=int, default=1_000_000,
                     help="largest NSGA-II budget at n_var > 30 (see the module docstring)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -115,7 +115,10 @@ def main() -> None:
                     params["checkpoint_every"] = 1
                 run_budget = budget
                 if method == "nsga2" and size > 30:
-                    run_budget = min(args.nsga2_cap, max(budget, math.ceil(50 * most)))
+                    # Whole generations of 100: pymoo never runs a partial one, so the
+                    # budget is rounded up to reach 50 x at least.
+                    need = 100 * math.ceil(50 * most / 100)
+                    run_budget = min(args.nsga2_cap, max(budget, need))
                 t0 = time.perf_counter()
                 try:
                     res = solve(problem, method, budget=run_budget, seed=args.seed, device=device,

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from dse.device import resolve_device
 from dse.problem import Problem, get_problem
 from dse.registry import Registry
 from dse.result import Result
@@ -76,21 +77,6 @@ def list_solvers(kind: str | None = None) -> list[dict[str, Any]]:
         for name in SOLVERS.names()
         if kind is None or _KINDS[name] == kind
     ]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when present, else CPU; anything else as ``torch.device``."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        ) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but CUDA is not available")
-    return dev
 
 
 def solve(
