@@ -223,3 +223,50 @@ def test_tracked_gramian_keeps_differentiable_torch_route() -> None:
         with torch.no_grad():
             torch.testing.assert_close(get_weighting(name)(gramian(J)), w.detach(),
                                        rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_simplex_vertex_shortcut_is_the_optimum(seed: int) -> None:
+    """Simplex QPs whose optimum is a vertex (a dominant linear term, as CAGrad's large
+    theta; one tiny gradient, MGDA) next to interior ones in one batch: the closed-form
+    vertex check and the pivoting give the KKT point, and the torch route agrees."""
+    K = 12
+    J = make_jacobian("full", K, 3 * K, seed=seed)
+    Gn = _cpu.psd_gramian(gramian(J))
+    rng = np.random.default_rng(seed)
+    a = Gn @ rng.random(K)
+    theta = np.array([0.0, 1e-3, 1.0, 1e3, 1e6])[:, None]
+    # Gradients sharing a common part, the first a small multiple of it: e_0 is optimal.
+    common = 3.0 * torch.ones(3 * K, dtype=J.dtype)
+    J_tiny = J + common
+    J_tiny[0] = 1e-3 * common
+    G_tiny = _cpu.psd_gramian(gramian(J_tiny))
+    Q = np.stack([Gn] * len(theta) + [G_tiny])
+    q = np.concatenate([theta * a, np.zeros((1, K))])
+    w = _cpu.solve_qp(Q, q, simplex=True)
+    w_ref = solve_qp(torch.from_numpy(Q), torch.from_numpy(q), simplex=True).numpy()
+    grad = (Q @ w[..., None])[..., 0] + q
+    lam = (grad * w).sum(-1, keepdims=True)  # = the multiplier of sum(w) = 1 at a KKT point
+    scale = np.abs(grad).max(-1, keepdims=True)
+    assert (w >= 0).all() and np.allclose(w.sum(-1), 1.0, rtol=0, atol=1e-14)
+    assert (grad >= lam - 1e-9 * scale).all()
+    assert (np.abs((grad - lam) * w) <= 1e-9 * scale).all()
+    assert (w[3:5] == 1.0).sum(-1).tolist() == [1, 1]  # the large-theta ones are vertices
+    assert w[-1, 0] == 1.0  # the small gradient alone is the min-norm point
+    obj = 0.5 * (w * (grad - q)).sum(-1) + (q * w).sum(-1)
+    obj_ref = 0.5 * np.einsum("bi,bij,bj->b", w_ref, Q, w_ref) + (q * w_ref).sum(-1)
+    assert (obj <= obj_ref + 1e-12 * np.abs(obj_ref).max()).all(), (obj, obj_ref)
+
+
+def test_bmv_shared_matrix_path_matches_general() -> None:
+    """_bmv's product for one matrix shared by m vectors equals the broadcast one."""
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((3, 1, 5, 5))
+    v = rng.standard_normal((3, 4, 5))
+    expected = np.einsum("bij,bmj->bmi", M[:, 0], v)
+    np.testing.assert_allclose(_cpu._bmv(M, v), expected, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(_cpu._bmv(M[0], v), np.einsum("ij,bmj->bmi", M[0, 0], v),
+                               rtol=1e-14, atol=1e-14)
+    # Fewer vector dims than the matrix's batch: the general broadcast (no shared path).
+    np.testing.assert_allclose(_cpu._bmv(M, v[0, 0]), np.einsum("bij,j->bi", M[:, 0], v[0, 0])
+                               [:, None], rtol=1e-14, atol=1e-14)
