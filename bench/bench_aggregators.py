@@ -15,11 +15,10 @@ Usage: python bench/bench_aggregators.py [--device cpu|cuda|auto] [--quick] [--r
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
+from _timing import median_time, synchronizer
 
 from dse.gradient import aggregate, get_weighting, gramian
 
@@ -27,22 +26,8 @@ METHODS = {"mgda": {}, "cagrad": {"c": 0.5}, "upgrad": {}}
 
 
 def _timer(device: torch.device, repeats: int) -> Callable[[Callable[[], object]], float]:
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    def measure(fn: Callable[[], object]) -> float:
-        fn()  # warm-up (allocations, lazy init)
-        sync()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
-    return measure
+    sync = synchronizer(device)
+    return lambda fn: median_time(fn, repeats, sync)
 
 
 def _torchjd() -> dict[str, tuple[object, object]]:

@@ -20,13 +20,11 @@ route, to show what the sweeps gain.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import moocore
 import numpy as np
 import torch
+from _timing import median_time, synchronizer
 
 from dse.pareto import nondominated
 
@@ -43,18 +41,6 @@ def make_points(kind: str, n: int, m: int, rng: np.random.Generator) -> np.ndarr
         return sphere
     half = n // 2
     return np.concatenate([sphere[:half], sphere[half:] + rng.random((n - half, m)) * 0.5])
-
-
-def timeit(fn: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    fn()  # warm-up: first calls pay lazy initialisation and allocator growth
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -77,9 +63,7 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda requested but CUDA is not available")
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    sync = synchronizer(device)
 
     sizes = [1000, 3000] if args.quick else [10_000, 100_000]
     print(f"# device={device} torch={torch.__version__} moocore={moocore.__version__} "
@@ -93,10 +77,10 @@ def main() -> None:
                 T = torch.as_tensor(F, device=device)
                 ref = moocore.is_nondominated(F, keep_weakly=True)
                 if device.type == "cpu":
-                    t_moo = timeit(lambda F=F: moocore.is_nondominated(F, keep_weakly=True),
+                    t_moo = median_time(lambda F=F: moocore.is_nondominated(F, keep_weakly=True),
                                    args.repeats, sync)
                 else:
-                    t_moo = timeit(lambda T=T: moocore.is_nondominated(T.cpu().numpy(),
+                    t_moo = median_time(lambda T=T: moocore.is_nondominated(T.cpu().numpy(),
                                                                        keep_weakly=True),
                                    args.repeats, sync)
                 case = f"n={n} m={m} {kind}"
@@ -104,7 +88,7 @@ def main() -> None:
                     got = nondominated(T, method=method).cpu().numpy()
                     if not np.array_equal(ref, got):
                         raise SystemExit(f"mask mismatch for {case} method={method}")
-                    t_torch = timeit(lambda T=T, method=method: nondominated(T, method=method),
+                    t_torch = median_time(lambda T=T, method=method: nondominated(T, method=method),
                                      args.repeats, sync)
                     print(f"{case:<28s} {method:<9s} {int(ref.sum()):>7d} {t_moo:>11.5f} "
                           f"{t_torch:>10.5f} {t_torch / t_moo:>14.2f}", flush=True)
