@@ -154,3 +154,104 @@ def test_feature_route_update(tiny_task) -> None:
     torch.testing.assert_close(step, w @ J, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="jacobian"):
         train(tiny_task, "mgda", steps=1, jacobian="nope", progress=False)
+
+
+def _step_flops(task, method: str, **kw) -> float:
+    """FLOPs of one step: a 2-step run minus a 1-step run (set-up work cancels)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    total = []
+    for steps in (1, 2):
+        with FlopCounterMode(display=False) as counter:
+            train(task, method, steps=steps, batch_size=None, progress=False, eval_splits=(),
+                  **kw)
+        total.append(counter.get_total_flops())
+    return total[1] - total[0]
+
+
+def _flops_of(fn) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_step_costs_one_backward_per_task_and_no_more(k: int) -> None:
+    """Matrix-multiply FLOPs of one training step (exact counts, no timing).
+
+    Exact route: the forward pass plus, per task, one backward through the trunk and that
+    task's head (the floor for exact per-task gradients), plus the K x K Gramian and
+    w @ J. Feature route: one backward of the weighted loss plus, per task, the head's
+    input gradient and the Gramian of the representation gradients. Plain summed-loss
+    training: one backward. k = 2 takes the CPU route of K ordinary backward passes;
+    k = 4 one vmapped backward, which also runs every head for every task (its extra
+    work is bounded by the heads' share)."""
+    from problems.mtl import gradnorm_regression
+
+    task = (multidigits(128, 8, 8, hidden=16, seed=0) if k == 2 else
+            gradnorm_regression(k, n_in=12, n_out=6, width=16, depth=3, n_train=64,
+                                n_val=8, n_test=8, seed=0))
+    model = task.make_model(0)
+    X, Y = task.split("train")
+    shared, heads = model.shared_parameters(), [list(h.parameters()) for h in model.heads]
+    P = sum(p.numel() for p in shared)
+    n, width = X.shape[0], 16
+    fwd = _flops_of(lambda: task.losses(model(X), Y))
+    z = model.trunk(X)
+    out = model.forward_heads(z)
+    per_task = _flops_of(lambda: [
+        torch.autograd.grad(out[t], [*shared, *heads[t]], grad_outputs=torch.ones_like(out[t]),
+                            retain_graph=True) for t in range(k)])
+    head_in = _flops_of(lambda: [
+        torch.autograd.grad(out[t], z, grad_outputs=torch.ones_like(out[t]), retain_graph=True)
+        for t in range(k)])
+    one = _flops_of(lambda: torch.autograd.grad(task.losses(model(X), Y).sum(),
+                                                list(model.parameters()))) - fwd
+    gram = 2 * k * k * P + 2 * k * P  # J J^T and w @ J
+    heads_share = one - _flops_of(lambda: torch.autograd.grad(
+        z, shared, grad_outputs=torch.ones_like(z), retain_graph=True))
+
+    assert _step_flops(task, "mean", track_gradients=False) == fwd + one
+    exact = _step_flops(task, "cagrad")
+    extra = 0 if k == 2 else (k - 1) * heads_share  # vmapped: every head for every task
+    assert fwd + per_task <= exact <= fwd + per_task + gram + extra, (exact, fwd, per_task)
+    assert _step_flops(task, "upgrad") == exact
+    feat = _step_flops(task, "mgda", jacobian="features")
+    assert feat == fwd + one + head_in + 2 * k * k * n * width, feat
+
+
+def test_losses_coupling_heads_take_the_general_route(tiny_task) -> None:
+    """Per-task backward passes start at each head only when loss t reads head t alone;
+    a loss that also reads another head's output must still get its exact gradient."""
+    from dataclasses import replace
+
+    def coupled(out, Y):
+        base = tiny_task.losses(out, Y)
+        return base + torch.stack([0.1 * out[1].square().mean(), out[0].new_zeros(())])
+
+    task = replace(tiny_task, losses=coupled)
+    before, res = _one_sgd_step(task, "mgda")
+    X, Y = task.split("train")
+    losses = coupled(before(X), Y)
+    params = list(before.parameters())
+    J = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+        losses[i], params, retain_graph=True)]) for i in range(2)])
+    shared = sum(p.numel() for p in before.shared_parameters())
+    w = get_weighting("mgda")(J[:, :shared] @ J[:, :shared].T)
+    step = torch.cat([(p0 - p1).reshape(-1) for p0, p1 in
+                      zip(params, res.model.parameters(), strict=True)])
+    torch.testing.assert_close(step[:shared], w @ J[:, :shared], rtol=1e-4, atol=1e-6)
+    # Head R's parameters get both losses' gradients (MGDA leaves heads unscaled).
+    torch.testing.assert_close(step[shared:], J[:, shared:].sum(0), rtol=1e-4, atol=1e-6)
+    # The feature route: weights from the representation Gramian, update sum_i w_i g_i.
+    before, res = _one_sgd_step(task, "mgda", jacobian="features")
+    z = before.trunk(X)
+    losses = coupled(before.forward_heads(z), Y)
+    gz = torch.stack([torch.autograd.grad(losses[i], z, retain_graph=True)[0].reshape(-1)
+                      for i in range(2)])
+    w = get_weighting("mgda")(gz @ gz.T)
+    step = torch.cat([(p0 - p1).reshape(-1) for p0, p1 in
+                      zip(params, res.model.parameters(), strict=True)])
+    torch.testing.assert_close(step, w @ J, rtol=1e-4, atol=1e-6)

@@ -129,7 +129,10 @@ class MTLTask:
         Split name (``"train"``, ``"val"``, ``"test"``) -> ``(X, Y)`` CPU tensors; ``Y[:, t]``
         (or ``Y[:, t, ...]``) is task ``t``'s target.
     losses
-        ``losses(outputs, Y) -> (T,)`` per-task training losses of one batch.
+        ``losses(outputs, Y) -> (T,)`` per-task training losses of one batch. Loss ``t``
+        may depend on ``outputs[t]`` only (one head per task): the training loop
+        differentiates the losses w.r.t. the head outputs and starts task ``t``'s
+        backward at head ``t``.
     metrics
         ``metrics(outputs, Y) -> (T,)`` per-task held-out metric (:attr:`metric_name`).
     metric_name
