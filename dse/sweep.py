@@ -14,7 +14,9 @@ front and left empty where it is unknown.
 
 Run folder layout::
 
-    <run>/config.yaml      the sweep's config (rerun with the same overrides, or load_config)
+    <run>/config.yaml      the last sweep's config (rerun with the same overrides, or
+                           load_config)
+    <run>/configs/<hash>.yaml  every config that has run into this folder (out= reused)
     <run>/results.sqlite   every finished job: runs, designs, history (dse.store)
     <run>/runs.csv         one row per (method, seed): metrics, evaluations, wall time
     <run>/summary.csv      one row per method: mean and std over seeds
@@ -292,18 +294,46 @@ def run_dir_for(cfg: SweepConfig) -> Path:
     return Path("runs") / f"{cfg.problem.name}-{config_hash(cfg)}"
 
 
-def _bars(jobs: Sequence[Job], quiet: bool) -> tuple[Any, dict[str, Any]]:
-    from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets inside notebooks
+class _Progress:
+    """Progress of a sweep on stderr: tqdm bars (overall + one per method) on a terminal;
+    in a log (stderr not a terminal) one plain line per finished job, since redrawn bars
+    there turn into pages of control characters."""
 
-    methods = list(dict.fromkeys(j.method for j in jobs))
-    overall = tqdm(total=len(jobs), desc="overall", position=0, disable=quiet,
-                   file=sys.stderr, leave=True, dynamic_ncols=True)
-    per = {
-        m: tqdm(total=sum(j.method == m for j in jobs), desc=f"  {m}", position=i + 1,
-                disable=quiet, file=sys.stderr, leave=True, dynamic_ncols=True)
-        for i, m in enumerate(methods)
-    }
-    return overall, per
+    def __init__(self, jobs: Sequence[Job], quiet: bool) -> None:
+        self.quiet, self.n, self.k = quiet, len(jobs), 0
+        self.bars = not quiet and sys.stderr.isatty()
+        self.start = time.perf_counter()
+        if self.bars:
+            from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets in notebooks
+
+            methods = list(dict.fromkeys(j.method for j in jobs))
+            self.overall = tqdm(total=len(jobs), desc="overall", position=0,
+                                file=sys.stderr, leave=True, dynamic_ncols=True)
+            self.per = {
+                m: tqdm(total=sum(j.method == m for j in jobs), desc=f"  {m}",
+                        position=i + 1, file=sys.stderr, leave=True, dynamic_ncols=True)
+                for i, m in enumerate(methods)
+            }
+
+    def done(self, job: Job, hv: float | None = None, error: str | None = None) -> None:
+        self.k += 1
+        if self.quiet:
+            return
+        if self.bars:
+            if hv is not None:
+                self.per[job.method].set_postfix(hv=f"{hv:.4g}", refresh=False)
+            self.per[job.method].update(1)
+            self.overall.update(1)
+            return
+        what = (f"failed: {error}" if error is not None
+                else f"hv={hv:.6g}" if hv is not None else "done")
+        print(f"[{self.k}/{self.n}] {job.method} seed={job.seed}: {what} "
+              f"({time.perf_counter() - self.start:.1f} s)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bars:
+            for bar in (*self.per.values(), self.overall):
+                bar.close()
 
 
 def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
@@ -323,7 +353,12 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
     start = time.perf_counter()
     run_dir = run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    text = to_yaml(cfg)
+    (run_dir / "config.yaml").write_text(text)
+    # A later sweep pointed at the same out= (more methods or seeds) replaces config.yaml;
+    # each distinct config is kept beside it.
+    (run_dir / "configs").mkdir(exist_ok=True)
+    (run_dir / "configs" / f"{config_hash(cfg)}.yaml").write_text(text)
     jobs = build_jobs(cfg)
     failures: list[tuple[str, str]] = []
     with Store(run_dir) as store:
@@ -332,7 +367,7 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
         todo = [j for j in jobs if j.key not in done]
         n_run = 0
         if todo:
-            overall, per = _bars(todo, cfg.quiet)
+            progress = _Progress(todo, cfg.quiet)
             ex = executor or make_executor(
                 cfg.executor.name, address=cfg.executor.address,
                 n_workers=cfg.executor.n_workers,
@@ -341,6 +376,7 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
                 for job, out in ex.map_unordered(run_job, todo):
                     if isinstance(out, BaseException):
                         failures.append((job.key, f"{type(out).__name__}: {out}"))
+                        progress.done(job, error=failures[-1][1])
                     else:
                         store.write(job.key, out.result, metrics=out.metrics, info={
                             "problem_params": job.problem_params, "kind": job.kind,
@@ -348,16 +384,11 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
                             "config": job.settings(),
                         })
                         n_run += 1
-                        hv = out.metrics.get("hypervolume")
-                        if hv is not None:
-                            per[job.method].set_postfix(hv=f"{hv:.4g}", refresh=False)
-                    per[job.method].update(1)
-                    overall.update(1)
+                        progress.done(job, hv=out.metrics.get("hypervolume"))
             finally:
                 if executor is None:
                     ex.close()
-                for bar in (*per.values(), overall):
-                    bar.close()
+                progress.close()
         keys = {j.key for j in jobs}
         runs = metrics_table([store], [run_dir.name], offset=cfg.ref_offset, job_keys=keys)
     summary = summarize(runs)

@@ -437,7 +437,7 @@ def train(
             if loop_jac:
                 for c, hp, hg in zip(coef, [heads[t] for t in active], head_grads, strict=True):
                     for p, g in zip(hp, hg, strict=True):
-                        p.grad = c * g
+                        p.grad = c * g if scale_heads else g
             else:
                 grads = torch.autograd.grad((coef * losses).sum(), head_params)
                 for p, g in zip(head_params, grads, strict=True):

@@ -185,3 +185,34 @@ def test_runs_of_an_unregistered_problem_are_still_measured(tmp_path: Path) -> N
     expect = [HV(ref_point=ref)(F) for F in fronts_]
     np.testing.assert_allclose(table["hypervolume"].to_numpy(), expect, rtol=1e-12)
     assert table["hv_ratio"].isna().all()
+
+
+def test_progress_in_a_log_is_one_plain_line_per_job(tmp_path: Path, capsys) -> None:
+    """stderr that is not a terminal (CI logs, files) gets one line per finished job, no
+    redrawn bars; quiet=true prints nothing."""
+    import re
+
+    sweep(tmp_path / "a", "seeds=[0,1]", "quiet=false")
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 4, err
+    pattern = r"\[(\d)/4\] (nsga2|weighted_sum) seed=[01]: hv=[0-9.e+-]+ \(\d+\.\d s\)"
+    assert [int(re.fullmatch(pattern, line).group(1)) for line in lines] == [1, 2, 3, 4]
+    sweep(tmp_path / "b", "seeds=[0]")
+    assert capsys.readouterr().err == ""
+
+
+def test_reusing_out_keeps_every_config(tmp_path: Path) -> None:
+    """A second sweep into the same folder (one more seed) runs only the new jobs and
+    keeps both configs; config.yaml is the latest one."""
+    from dse.config import load_config
+
+    out = tmp_path / "run"
+    sweep(out, "seeds=[0]")
+    second = sweep(out, "seeds=[0,1]")
+    assert second.n_run == 2 and second.n_skipped == 2
+    kept = sorted((out / "configs").glob("*.yaml"))
+    assert len(kept) == 2
+    assert sorted(tuple(load_config(p).seeds) for p in kept) == [(0,), (0, 1)]
+    assert tuple(load_config(out / "config.yaml").seeds) == (0, 1)
