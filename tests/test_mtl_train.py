@@ -156,25 +156,21 @@ def test_feature_route_update(tiny_task) -> None:
         train(tiny_task, "mgda", steps=1, jacobian="nope", progress=False)
 
 
-def _step_flops(task, method: str, **kw) -> float:
-    """FLOPs of one step: a 2-step run minus a 1-step run (set-up work cancels)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    total = []
-    for steps in (1, 2):
-        with FlopCounterMode(display=False) as counter:
-            train(task, method, steps=steps, batch_size=None, progress=False, eval_splits=(),
-                  **kw)
-        total.append(counter.get_total_flops())
-    return total[1] - total[0]
-
-
 def _flops_of(fn) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
+
+
+def _step_flops(task, method: str, **kw) -> float:
+    """FLOPs of one step: a 2-step run minus a 1-step run (set-up work cancels)."""
+    def run(steps: int) -> float:
+        return _flops_of(lambda: train(task, method, steps=steps, batch_size=None,
+                                       progress=False, eval_splits=(), **kw))
+
+    return run(2) - run(1)
 
 
 @pytest.mark.parametrize("k", [2, 4])
