@@ -40,6 +40,7 @@ __all__ = [
     "NonFiniteObjectiveWarning",
     "Problem",
     "Real",
+    "Table",
     "Variable",
     "get_problem",
     "list_problems",
@@ -49,6 +50,11 @@ __all__ = [
 # Relative slack when checking bounds, so that values produced by clamping in float32 are
 # not rejected for rounding noise.
 _BOUND_RTOL = 1e-6
+
+#: Categorical logits live in ``[-LOGIT_BOUND, LOGIT_BOUND]``: at +-5 a softmax over a
+#: handful of choices puts more than 99% on the top one, so an encoded exact design is
+#: (nearly) its own relaxation, and the box keeps gradient steps from saturating forever.
+LOGIT_BOUND = 5.0
 
 
 class NonFiniteObjectiveWarning(RuntimeWarning):
@@ -102,7 +108,53 @@ class Categorical:
         return len(self.choices) - 1
 
 
-Variable = Real | Integer | Categorical
+@dataclass(frozen=True)
+class Table:
+    """A real value taken from a finite table: standard sizes, bar diameters, catalogue parts.
+
+    ``x`` holds the value itself (one of ``values``), so ``_evaluate`` uses it directly.
+    Gradient methods relax it in *index* space: ``z`` in ``[0, len(values) - 1]`` maps to the
+    piecewise-linear interpolation of the table, exact at whole indices, so a table of
+    uneven steps (a geometric series of sizes) is searched as evenly as a uniform one.
+    """
+
+    name: str
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        vals = tuple(sorted(float(v) for v in self.values))
+        if len(vals) < 2:
+            raise ValueError(f"table variable {self.name!r} needs at least 2 values")
+        if not all(math.isfinite(v) for v in vals):
+            raise ValueError(f"table variable {self.name!r} needs finite values, got {vals}")
+        if len(set(vals)) != len(vals):
+            raise ValueError(f"table variable {self.name!r} has repeated values: {vals}")
+        object.__setattr__(self, "values", vals)
+
+    @property
+    def lower(self) -> float:
+        return self.values[0]
+
+    @property
+    def upper(self) -> float:
+        return self.values[-1]
+
+
+Variable = Real | Integer | Categorical | Table
+
+
+def _interpolate(z: Tensor, values: tuple[float, ...]) -> Tensor:
+    """Piecewise-linear interpolation of ``values`` at real indices ``z`` (differentiable)."""
+    table = torch.tensor(values, dtype=z.dtype, device=z.device)
+    zc = z.clamp(0, len(values) - 1)
+    i = zc.detach().floor().clamp(max=len(values) - 2).long()
+    return table[i] + (zc - i.to(z.dtype)) * (table[i + 1] - table[i])
+
+
+def _table_index(x: Tensor, values: tuple[float, ...]) -> Tensor:
+    """Index of the table entry nearest to each value of ``x``."""
+    table = torch.tensor(values, dtype=x.dtype, device=x.device)
+    return (x[..., None] - table).abs().argmin(-1)
 
 
 def _check_bounds(name: str, lower: float, upper: float) -> None:
@@ -252,8 +304,24 @@ class Problem:
     # ------------------------------------------------------------------ relaxation
     @property
     def has_relaxation(self) -> bool:
-        """Whether gradient solvers can work on this problem."""
-        return not self.is_mixed or type(self)._evaluate_relaxed is not Problem._evaluate_relaxed
+        """Whether gradient solvers can work on this problem.
+
+        Real, integer and table variables have a default relaxation (integers in place,
+        tables interpolated), used when ``_evaluate`` is written in torch operations that
+        accept non-integral values; categorical variables need ``_evaluate_relaxed``.
+        """
+        has_categorical = any(isinstance(v, Categorical) for v in self.variables)
+        overridden = type(self)._evaluate_relaxed is not Problem._evaluate_relaxed
+        return overridden or not has_categorical
+
+    def relaxed_logit_mask(self) -> np.ndarray:
+        """Boolean mask over the entries of ``z`` that are categorical logits."""
+        return np.concatenate(
+            [
+                np.ones(len(v.choices), bool) if isinstance(v, Categorical) else np.zeros(1, bool)
+                for v in self.variables
+            ]
+        )
 
     @property
     def n_relaxed(self) -> int:
@@ -263,23 +331,44 @@ class Problem:
         )
 
     def relaxed_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Box of the relaxed vector ``z``; logits of categoricals live in ``[-5, 5]``."""
+        """Box of the relaxed vector ``z``.
+
+        Logits of categoricals live in ``[-LOGIT_BOUND, LOGIT_BOUND]``; a table variable
+        in its index range ``[0, len(values) - 1]``; reals and integers in their bounds.
+        """
         lo: list[float] = []
         hi: list[float] = []
         for v in self.variables:
             if isinstance(v, Categorical):
-                lo += [-5.0] * len(v.choices)
-                hi += [5.0] * len(v.choices)
+                lo += [-LOGIT_BOUND] * len(v.choices)
+                hi += [LOGIT_BOUND] * len(v.choices)
+            elif isinstance(v, Table):
+                lo.append(0.0)
+                hi.append(float(len(v.values) - 1))
             else:
                 lo.append(float(v.lower))
                 hi.append(float(v.upper))
         return np.array(lo), np.array(hi)
 
     def _evaluate_relaxed(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        """Differentiable objectives (and smooth constraint values) of relaxed ``z``."""
-        if self.is_mixed:
+        """Differentiable objectives (and smooth constraint values) of relaxed ``z``.
+
+        The default relaxes integers in place and tables by interpolation and calls
+        :meth:`_evaluate` on the result; problems with categorical variables override it.
+        """
+        if any(isinstance(v, Categorical) for v in self.variables):
             raise NotImplementedError(f"{self.name} has no continuous relaxation")
-        return self._evaluate(z)
+        return self._evaluate(self._relaxed_design(z))
+
+    def _relaxed_design(self, z: Tensor) -> Tensor:
+        """``z`` -> the real-valued design ``_evaluate`` sees (tables interpolated)."""
+        if not any(isinstance(v, Table) for v in self.variables):
+            return z
+        cols = list(z.unbind(dim=-1))
+        for i, v in enumerate(self.variables):
+            if isinstance(v, Table):
+                cols[i] = _interpolate(cols[i], v.values)
+        return torch.stack(cols, dim=-1)
 
     def evaluate_relaxed(self, z: Tensor, *, constraints: bool = False) -> Any:
         """Evaluate the continuous relaxation (differentiable); ``z`` is ``(..., n_relaxed)``.
@@ -316,7 +405,11 @@ class Problem:
             if isinstance(v, Categorical):
                 idx = xt[..., i].round().long()
                 onehot = torch.nn.functional.one_hot(idx, len(v.choices)).to(xt.dtype)
-                parts.append(onehot * 10.0 - 5.0)
+                # The chosen logit at the top of the box, the others at the bottom: the
+                # softmax of a one-hot design is (nearly) that design.
+                parts.append((onehot * 2.0 - 1.0) * LOGIT_BOUND)
+            elif isinstance(v, Table):
+                parts.append(_table_index(xt[..., i], v.values).to(xt.dtype)[..., None])
             else:
                 parts.append(xt[..., i : i + 1])
         z = torch.cat(parts, dim=-1)
@@ -325,8 +418,9 @@ class Problem:
     def decode(self, z: Any) -> Any:
         """Relaxed vector(s) ``(..., n_relaxed)`` -> exact, repaired design(s) ``(..., n_var)``.
 
-        Reals are clipped to their bounds, integers rounded, categoricals take the argmax of
-        their logits; then :meth:`repair` makes the design feasible where the problem can.
+        Reals are clipped to their bounds, integers rounded, tables take the value at the
+        nearest index, categoricals the argmax of their logits; then :meth:`repair` makes
+        the design feasible where the problem can.
         """
         is_numpy = not isinstance(z, Tensor)
         zt = self._as_tensor(z).detach()
@@ -341,6 +435,11 @@ class Problem:
                 k = len(v.choices)
                 cols.append(zt[..., j : j + k].argmax(dim=-1).to(zt.dtype))
                 j += k
+            elif isinstance(v, Table):
+                table = torch.tensor(v.values, dtype=zt.dtype, device=zt.device)
+                idx = zt[..., j].nan_to_num(0.0).clamp(0, len(v.values) - 1).round().long()
+                cols.append(table[idx])
+                j += 1
             else:
                 col = zt[..., j].clamp(float(v.lower), float(v.upper))
                 if isinstance(v, Integer):
@@ -385,10 +484,13 @@ class Problem:
         """``n`` uniformly random exact designs (integers and choices uniform)."""
         rng = np.random.default_rng(seed)
         x = rng.uniform(self.xl, self.xu, size=(n, self.n_var))
-        discrete = ~self.kind_mask(Real)
+        discrete = self.kind_mask(Integer) | self.kind_mask(Categorical)
         if discrete.any():
             lo, hi = self.xl[discrete], self.xu[discrete]
             x[:, discrete] = rng.integers(lo.astype(int), hi.astype(int) + 1, size=(n, len(lo)))
+        for i, v in enumerate(self.variables):
+            if isinstance(v, Table):
+                x[:, i] = np.asarray(v.values)[rng.integers(0, len(v.values), size=n)]
         return self.repair(torch.from_numpy(x)).numpy()
 
     # ------------------------------------------------------------------ helpers
@@ -432,7 +534,8 @@ class Problem:
                 f"[{v.lower}, {v.upper}], got {worst}"
             )
         if exact and self.is_mixed:
-            discrete = torch.as_tensor(~self.kind_mask(Real), device=xd.device)
+            integral = self.kind_mask(Integer) | self.kind_mask(Categorical)
+            discrete = torch.as_tensor(integral, device=xd.device)
             frac = (xd - xd.round()).abs() > 1e-6
             bad = frac & discrete
             if bool(bad.any()):
@@ -442,6 +545,16 @@ class Problem:
                     "is integer/categorical and needs integral values; "
                     "use problem.decode() to map relaxed values to exact designs"
                 )
+            for col, v in enumerate(self.variables):
+                if isinstance(v, Table):
+                    table = torch.tensor(v.values, dtype=xd.dtype, device=xd.device)
+                    gap = (xd[..., col, None] - table).abs().amin(-1)
+                    if bool((gap > 1e-9 * (1.0 + table.abs().max())).any()):
+                        raise ValueError(
+                            f"{self.name}: variable {v.name!r} (column {col}) takes a value "
+                            f"from its table {list(v.values)}; use problem.decode() to map "
+                            "relaxed values to exact designs"
+                        )
 
     def _split(self, out: Tensor | tuple[Tensor, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
         if isinstance(out, tuple):

@@ -114,6 +114,11 @@ class Result:
     def front_F(self) -> np.ndarray:
         return self.F[self.front_mask]
 
+    @property
+    def stop_reason(self) -> str:
+        """Why the run stopped: ``"budget"``, ``"converged"`` or ``"max_steps"``."""
+        return str(self.config.get("stop_reason", ""))
+
     # ------------------------------------------------------------------ conversion
     def to_frame(self) -> pd.DataFrame:
         """One row per design: variables, objectives, constraints, feasibility, front flag.

@@ -137,7 +137,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         solve(p, "no_such_method")
     with pytest.raises(ValueError, match="accepted"):
         solve(p, "chebyshev", budget=1000, learning_rate=0.1)
-    with pytest.raises(ValueError, match="at least 20"):
+    # 20 preference rows plus one anchor row per objective, each evaluated at least once.
+    with pytest.raises(ValueError, match="at least 22"):
         solve(p, "chebyshev", budget=10, n_points=20)
     with pytest.raises(ValueError, match="at least 200"):
         solve(p, "nsga2", budget=150)

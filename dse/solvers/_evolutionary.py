@@ -206,7 +206,8 @@ def run_evolutionary(
     pop = res.pop
     X = np.asarray(pop.get("X"), float)
     F, G = _exact_values(problem, X, pop, wrapped)
-    config = {"pop_size": n_pop, "n_gen": n_gen, "budget": int(budget), **params}
+    config = {"pop_size": n_pop, "n_gen": n_gen, "budget": int(budget), **params,
+              "stop_reason": "budget"}
     return rec.result(method, seed, (X, F, G), config)
 
 
@@ -242,7 +243,7 @@ def run_random(
         rec.count(n)
         rec.add(X, F, G)
         rec.checkpoint()
-    config = {"batch_size": int(batch_size), "budget": int(budget)}
+    config = {"batch_size": int(batch_size), "budget": int(budget), "stop_reason": "budget"}
     return rec.result("random", seed, (X, F, G), config)
 
 

@@ -1,86 +1,81 @@
-"""Batched gradient Pareto sweeps: B subproblems optimised as one tensor program.
+"""Batched gradient Pareto sweeps: many subproblems optimised as one tensor program.
 
-A sweep holds B relaxed designs ``z`` of shape ``(B, n_relaxed)``, one per preference
-vector (or random start), and moves all of them at once:
+A sweep holds rows, one subproblem each: a preference vector (or, for MGDA, a start) and a
+relaxed design ``z`` (:mod:`dse.solvers._sweep_state`). One *step* moves every active row
+at once:
 
 1. one batched forward ``F, G = problem.evaluate_relaxed(z)`` of shape ``(B, K)``;
-2. objectives normalised, ``Fn = (F - ideal) / (nadir - ideal)``, with the ideal the
-   running minimum of everything evaluated and the nadir re-estimated at every step as
-   the maximum over the current designs (frozen rows count with their last values), both
-   on the device, so that objective scales do not decide which point a preference
-   reaches; relaxed constraint values add the penalty ``penalty * sum(relu(G))`` to every
-   normalised objective;
-3. a direction ``d`` of shape ``(B, n_relaxed)``:
+2. normalised objectives ``Fn = (F - ideal) / (nadir - ideal)`` plus the constraint
+   penalty ``penalty * sum(relu(G))``;
+3. a direction from :func:`dse.solvers._scalarize.direction` (one backward pass for the
+   scalarised methods, K for the Jacobian ones, whose weights come batched from
+   :mod:`dse.gradient`);
+4. an Adam (default) or SGD step with per-coordinate learning rate
+   ``lr * lr_decay^t * (upper - lower)`` (``t`` the row's own step count), then
+   projection onto the box.
 
-   - scalarised methods (``weighted_sum``, ``chebyshev``) need the gradient of one scalar
-     per row: one backward pass of ``loss.sum()`` (rows are independent, so the gradient of
-     the sum is each row's own gradient);
-   - Jacobian methods (``mgda``, ``cagrad``, ``epo``, ``gradient``) need ``J`` of shape
-     ``(B, K, n_relaxed)``: K backward passes of the same batched graph (one per
-     objective, ``grad(Fn[:, k].sum(), z)``), so one step costs one forward and K backward
-     passes whatever B is; the weights come from :mod:`dse.gradient` applied to the
-     batched Gramian ``J J^T`` of shape ``(B, K, K)``;
-4. an Adam (default) or SGD step with per-coordinate learning rate ``lr * (upper - lower)``
-   (so ``lr`` is a fraction of the box), decayed by ``lr_decay`` per step, followed by
-   projection onto the box (clamp);
-5. every ``check_every`` steps, rows whose normalised objectives moved less than ``ftol``
-   since the previous check are stationary: they are frozen and dropped from the batch
-   (their evaluations stop being counted). Only these checks synchronise with the host.
+Every ``check_every`` steps rows whose normalised objectives moved less than ``ftol`` are
+stationary and leave the batch (the only host synchronisation of the loop).
 
-Growing batch
+Normalisation
 -------------
-With ``grow=True`` (default for preference sweeps started from ``"uniform"`` or
-``"center"``) the B subproblems are not all started at once. The preference vectors are
-ordered by farthest-point sampling (so every prefix of the order spreads over the simplex)
-and started in stages of ``grow_start`` (default ``max(K + 1, B // 16)``) growing by
-``grow_factor`` to B. The first stage descends from the starts; a later stage begins when
-every started row is stationary or after ``stage_steps`` steps, and each of its rows starts
-from the inverse-distance-weighted mean (over its K nearest started preferences) of the
-designs of those neighbours and inherits their Adam second moments (the local gradient
-scale) with a zero first moment, which makes its first steps small. The batch is still one
-tensor program (new rows join the active batch). Why it is general: the expensive part of
-a sweep is the descent to the front, which every subproblem shares; with the front's
-parametrisation continuous in the preference, a new subproblem started between two solved
-neighbours is already near its solution, so it costs a few steps instead of a full
-descent, whatever the problem. It needs no knowledge of the front, and the final set of
-preferences is the same as without growth. MGDA (no preferences) and explicit starting
-designs do not grow.
+Preferences mean something only in a fixed normalised space. Until the *anchor* rows (one
+per objective: the corners of the simplex, added when the user's preferences lack them)
+have converged, the nadir is a provisional estimate from the current designs. From then
+on ideal and nadir come from the exact front found so far (its extremes are the anchors'
+designs), re-read only between rounds; when they move by more than ``renorm_tol`` of
+their span, the rows resume so that they land on their rays in the final space. The ends
+of the front are thus reached even when no user preference points at them.
 
-Preferences
------------
-Preference vectors ``d`` lie on the simplex (Das-Dennis or uniform random). For
-``weighted_sum`` and ``cagrad`` they are *weights* (importance of each objective; floored at
-``weight_floor`` so corner vectors reach Pareto-optimal rather than weakly optimal points).
-For ``chebyshev`` and ``epo`` they are *ray directions* in normalised objective space: the
-target lies on the ray from the utopia point ``-utopia`` (just below the ideal point)
-through the point ``d``, i.e. ``Fn + utopia = t (d + utopia)`` (the "WS transformation" of
-MOEA/D, shifted so that rays on the simplex's faces stay reachable), which is achieved with
-Tchebycheff weights / EPO preference ``r ∝ 1 / (d + utopia)``; evenly spread rays give
-evenly spread points on any front shape.
+Growth and anytime rounds
+-------------------------
+The initial preferences start in stages (``grow``): ordered by farthest-point sampling
+from the anchors, a first stage of ``grow_start`` rows descends from the starts, and each
+later stage (twice as large) starts between solved neighbours, warm-started from their
+designs and optimiser scales, which costs a few steps instead of a descent.
 
-Jacobian methods apply a preference to any weighting of the registry by scaling the task
-gradients: the weighting sees ``D G D`` and losses ``r * l`` with ``D = diag(r)``, and the
-direction is ``sum_k w_k r_k grad(Fn_k)``. With CAGrad this makes the preference-weighted
-gradient the base direction; with EPO (uniform preference on the scaled tasks) the
-fixed point is the ray ``r_1 l_1 = ... = r_K l_K``; ``mgda`` uses no scaling (multi-start).
+A sweep uses the budget it is given (``anytime``). When every row has converged it runs a
+round of improvements and carries on:
+
+- *polish* (problems with integer, table or categorical variables): each row's best
+  exact design moves to its best exactly evaluated neighbour (one discrete move away,
+  :mod:`dse.solvers._polish`) while that improves the row's own value;
+- *restarts*: rows whose design collapsed onto another row's start again from a random
+  design (at most ``restarts`` times each);
+- *gap rows*: ``refill * n_points`` new preference vectors, farthest from everything
+  covered so far (:mod:`dse.solvers._gaps`), warm-started from their nearest rows.
+
+The run stops when the budget is spent (``stop_reason="budget"``), at ``max_steps``, or
+when no gap larger than ``gap_tol`` is left and nothing improves (``"converged"``).
+
+Discrete variables
+------------------
+Relaxed rows are decoded (rounded, argmax, repaired) and evaluated exactly every
+``checkpoint_every`` steps; each row keeps its best exact design by its own scalar value
+(:func:`dse.solvers._scalarize.row_values`). What a row reports is therefore never worse
+than plain rounding of its relaxed designs at the checkpoints, and the polish only
+improves on it.
 
 Counting
 --------
-Each design evaluated in a step costs one objective evaluation and one gradient evaluation
-(a relaxed evaluation counts like an exact one). Checkpoints record the exact evaluation
-of the current designs: for problems whose relaxation *is* the exact problem (all-real
-variables, default relaxation and repair) the step's own evaluation is exact and is reused,
-so checkpoints and the final designs cost nothing extra; for mixed problems every
-checkpoint and the final result decode, repair and evaluate exactly, B evaluations each.
+Every design evaluated in a step costs one objective evaluation and one gradient
+evaluation; every exact evaluation (checkpoint, polish neighbour, final) one objective
+evaluation. For problems whose relaxation *is* the exact problem (all-real variables,
+default relaxation and repair) the step's own evaluation is exact and is reused, so
+checkpoints cost nothing extra.
+
+Result
+------
+Rows are reported in order: the initial preferences (the first ``len(preferences)`` rows of
+``Result.F`` are the designs of the given preferences, in order), then added anchors, gap
+and restart rows, then the archive's other non-dominated designs.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -89,12 +84,36 @@ from torch import Tensor
 
 from dse.problem import Problem
 from dse.solvers._api import register_solver
+from dse.solvers._epo_lp import MAX_OBJECTIVES, epo_lp_weights
+from dse.solvers._gaps import farthest_preferences, largest_gaps
 from dse.solvers._history import RunRecorder
+from dse.solvers._polish import combine, neighbours
 from dse.solvers._preferences import preference_vectors
+from dse.solvers._scalarize import (
+    RAY_METHODS,
+    direction,
+    ray_preferences,
+    row_values,
+    scaling,
+)
+from dse.solvers._sweep_state import (
+    ACTIVE,
+    ANCHOR,
+    DONE,
+    GAP,
+    PENDING,
+    PREFERENCE,
+    SweepState,
+    add_rows,
+    new_state,
+    restart_rows,
+)
 
-__all__ = ["SweepSettings", "run_sweep"]
+__all__ = ["SweepSettings", "epo_lp_weights", "run_sweep"]
 
 _SCALARISED = ("weighted_sum", "chebyshev")
+# Relative improvement a polish move must bring, so that float noise is not a move.
+_POLISH_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -111,7 +130,8 @@ class SweepSettings:
     optimizer: str = "adam"
     lr: float = 0.05
     lr_decay: float = 0.99
-    max_steps: int = 500
+    beta2: float = 0.9
+    max_steps: int | None = None
     check_every: int = 5
     ftol: float = 1e-4
     checkpoint_every: int = 10
@@ -125,6 +145,16 @@ class SweepSettings:
     grow_start: int | None = None
     grow_factor: float = 2.0
     stage_steps: int = 15
+    anchors: bool = True
+    anytime: bool = True
+    refill: float = 0.25
+    restarts: int = 2
+    polish: bool | None = None
+    polish_neighbours: int | None = None
+    gap_tol: float = 1e-3
+    renorm_tol: float = 1e-3
+    polish_every: int = 50
+    descent_share: float = 0.5
 
 
 def exact_is_relaxed(problem: Problem) -> bool:
@@ -142,11 +172,666 @@ def check_gradient_problem(problem: Problem, method: str) -> None:
     if not problem.has_relaxation or not getattr(problem, "differentiable", True):
         raise ValueError(
             f"method {method!r} needs gradients, but problem {problem.name!r} has "
-            "integer/categorical variables without a differentiable relaxation; use an "
-            "evolutionary method (nsga2, nsga3, moead, smsemoa, agemoea2, random)"
+            "categorical variables without a differentiable relaxation (override "
+            "_evaluate_relaxed); use an evolutionary method (nsga2, nsga3, moead, "
+            "smsemoa, agemoea2, random)"
         )
 
 
+# ---------------------------------------------------------------------- the run's context
+@dataclass
+class _Run:
+    """What stays fixed during a run, plus its bookkeeping (counts, archive, stages)."""
+
+    problem: Problem
+    s: SweepSettings
+    device: torch.device
+    dtype: torch.dtype
+    budget: int
+    free: bool
+    polish: bool
+    weighting: Any
+    rec: RunRecorder
+    lo_in: Tensor
+    hi_in: Tensor
+    width: Tensor
+    n_init: int  # initial preference rows (reported first)
+    anchors: np.ndarray  # rows whose convergence fixes the normalisation
+    stages: list[np.ndarray]
+    rng: np.random.Generator
+    gen: torch.Generator
+    next_stage: int = 1
+    stop_reason: str = ""
+    rounds: int = 0
+    notes: dict[str, int] = field(default_factory=dict)
+    converged_ages: list[int] = field(default_factory=list)
+    max_age: float = math.inf
+    next_polish: int = 0
+
+    @property
+    def K(self) -> int:
+        return self.problem.n_obj
+
+
+def _exact(run: _Run, X: Tensor) -> tuple[Tensor, Tensor]:
+    """Exact objectives and constraints of designs ``X`` (counted)."""
+    with torch.no_grad():
+        F, G = run.problem.evaluate(X, constraints=True, check=False)
+    run.rec.count(len(X))
+    return F.to(run.dtype), G.to(run.dtype)
+
+
+def _ideal(st: SweepState) -> Tensor:
+    # Before any finite evaluation the ideal is +inf; 0 stands in so nothing turns NaN.
+    return torch.where(torch.isfinite(st.ideal), st.ideal, torch.zeros_like(st.ideal))
+
+
+def _span(st: SweepState) -> Tensor:
+    span = st.nadir - _ideal(st)
+    # A degenerate span (all designs equal in one objective, or no finite value) falls
+    # back to 1 so the normalisation never divides by zero.
+    return torch.where(span > 1e-12, span, torch.ones_like(span))
+
+
+def _normalised(st: SweepState, F: Tensor) -> Tensor:
+    return (F - _ideal(st)) / _span(st)
+
+
+def _anchor_mask(st: SweepState, idx: Tensor) -> Tensor:
+    return torch.as_tensor(st.origin == ANCHOR, device=st.z.device)[idx]
+
+
+def _values(run: _Run, st: SweepState, idx: Tensor, F: Tensor, G: Tensor) -> Tensor:
+    return row_values(
+        run.s, _normalised(st, F), G, st.P[idx], st.R[idx], _anchor_mask(st, idx)
+    )
+
+
+def _observe(run: _Run, st: SweepState, rows: np.ndarray, X: Tensor, F: Tensor, G: Tensor,
+             *, archive: bool) -> Tensor:
+    """Offer exact designs to ``rows``: each keeps the better of its best and the new one.
+
+    Returns the mask of rows whose best changed. With ``archive`` the designs also enter
+    the run's non-dominated archive.
+    """
+    idx = torch.as_tensor(rows, device=st.z.device)
+    new = _values(run, st, idx, F, G)
+    old = _values(run, st, idx, st.best_F[idx], st.best_G[idx])
+    has = torch.as_tensor(st.has_best[rows], device=st.z.device)
+    better = (new < old) | ~has
+    st.best_X[idx] = torch.where(better[:, None], X.to(st.best_X), st.best_X[idx])
+    st.best_F[idx] = torch.where(better[:, None], F, st.best_F[idx])
+    st.best_G[idx] = torch.where(better[:, None], G, st.best_G[idx])
+    st.has_best[rows] = True
+    if run.polish:
+        st.polished[rows] &= ~better.cpu().numpy()
+    if archive:
+        run.rec.add(X.detach().cpu().numpy(), F.cpu().numpy(), G.cpu().numpy())
+    return better
+
+
+# ---------------------------------------------------------------------- one step
+def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None:
+    """One batched gradient step of ``rows`` (and their exact checkpoint when due)."""
+    s, problem = run.s, run.problem
+    idx = torch.as_tensor(rows, device=st.z.device)
+    z = st.z[idx].requires_grad_(True)
+    F, G = problem.evaluate_relaxed(z, constraints=True)
+    run.rec.count(len(rows), len(rows))
+    Fd = F.detach()
+    st.ideal = torch.minimum(st.ideal, _finite_min(Fd))
+    st.F_last[idx] = Fd
+    if not st.fixed:
+        _provisional_nadir(run, st)
+    Fn = _normalised(st, F)
+    if problem.n_constr:
+        pen = s.penalty * torch.relu(G).sum(-1)
+    else:
+        pen = torch.zeros(len(rows), dtype=run.dtype, device=st.z.device)
+    d = direction(s, z, Fn, pen, st.P[idx], st.R[idx], run.weighting, _anchor_mask(st, idx))
+    # A non-finite entry (a singular derivative, a failed weighting) must not poison the
+    # optimiser state: it is zeroed and counted on the device (reported at the end).
+    st.n_bad = st.n_bad + (~torch.isfinite(d)).any(-1).sum()
+    d = torch.nan_to_num(d, 0.0, 0.0, 0.0)
+    z_eval = z.detach()
+    with torch.no_grad():
+        if s.optimizer == "adam":
+            upd = st.opt.direction(d, idx)
+        else:
+            st.opt.t[idx] += 1
+            upd = d
+        lr = s.lr * s.lr_decay ** (st.opt.t[idx] - 1)
+        st.z[idx] = (z_eval - lr[:, None] * run.width * upd).clamp(run.lo_in, run.hi_in)
+    if run.free:
+        _observe(run, st, rows, z_eval, Fd, G.detach(), archive=checkpoint)
+    elif checkpoint:
+        X = problem.decode(z_eval)
+        Fx, Gx = _exact(run, X)
+        st.ideal = torch.minimum(st.ideal, _finite_min(Fx))
+        _observe(run, st, rows, X, Fx, Gx, archive=True)
+    if checkpoint:
+        run.rec.checkpoint()
+    st.step += 1
+    st.stage_step += 1
+    st.age[rows] += 1
+    if st.step % s.check_every == 0:
+        # Host sync only here: stationarity of the rows that stepped. Rows started since
+        # the last check compare with +inf and stay.
+        moved = ((Fd - st.F_check[idx]).abs() / _span(st)).amax(-1)
+        st.F_check[idx] = Fd
+        done = (~(moved >= s.ftol)).cpu().numpy()  # NaN rows count as done
+        # A row whose learning rate has decayed to a sliver of its start has used its
+        # descent: it stops too (its design is polished and refined by the anytime rounds).
+        done |= st.opt.t[idx].cpu().numpy() >= run.max_age
+        st.status[rows[done]] = DONE
+        run.converged_ages += st.age[rows[done]].tolist()
+
+
+def _provisional_nadir(run: _Run, st: SweepState) -> None:
+    """Nadir until the anchors have settled: the worst value among the anchors' designs.
+
+    The anchors head for the front's ends; their best exact designs (polished on mixed
+    problems) stand in for their relaxed ones once they exist. Without anchors, the worst
+    among the last designs of every started row.
+    """
+    if not len(run.anchors):
+        ref = torch.as_tensor(np.flatnonzero(st.status != PENDING), device=st.z.device)
+        st.nadir = _finite_max(st.F_last[ref])
+        return
+    idx = torch.as_tensor(run.anchors, device=st.z.device)
+    has = torch.as_tensor(st.has_best[run.anchors], device=st.z.device)
+    F = torch.where(has[:, None] & torch.isfinite(st.best_F[idx]), st.best_F[idx], st.F_last[idx])
+    st.nadir = _finite_max(F)
+
+
+def _anchors_settled(run: _Run, st: SweepState) -> bool:
+    """Anchors have converged (gradient) or, on mixed problems, reached a polish optimum."""
+    a = run.anchors
+    if not len(a):
+        return False
+    done = st.status[a] == DONE
+    if run.polish:
+        done |= st.polished[a]
+    return bool(done.all())
+
+
+# ---------------------------------------------------------------------- scheduling
+def _grow(run: _Run, st: SweepState) -> None:
+    """Start the next stage, each new row between its nearest started neighbours."""
+    new = run.stages[run.next_stage]
+    started = np.flatnonzero(st.status != PENDING)
+    P = st.P.cpu().numpy()
+    k = min(run.K, len(started))
+    dist = np.linalg.norm(P[new][:, None, :] - P[started][None, :, :], axis=-1)
+    near = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
+    w = w / w.sum(1, keepdims=True)
+    _warm_start(run, st, new, started[near], w)
+    st.status[new] = ACTIVE
+    run.next_stage += 1
+    st.stage_step = 0
+
+
+def _warm_start(run: _Run, st: SweepState, rows: np.ndarray, src: np.ndarray,
+                w: np.ndarray) -> None:
+    """Rows start from the ``w``-weighted mean of rows ``src`` and inherit their scales."""
+    dev = st.z.device
+    src_t = torch.as_tensor(src, device=dev)
+    w_t = torch.as_tensor(w, dtype=run.dtype, device=dev)
+    idx = torch.as_tensor(rows, device=dev)
+    st.z[idx] = torch.einsum("rk,rkn->rn", w_t, st.z[src_t]).clamp(run.lo_in, run.hi_in)
+    st.opt.v[idx] = torch.einsum("rk,rkn->rn", w_t, st.opt.v[src_t])
+    st.opt.t[idx] = (w_t * st.opt.t[src_t]).sum(-1)
+    st.opt.m[idx] = 0.0
+
+
+def _front(run: _Run, st: SweepState) -> tuple[np.ndarray, np.ndarray]:
+    """Exact feasible non-dominated set of the archive and the rows' best designs: (X, F)."""
+    have = np.flatnonzero(st.has_best)
+    if len(have):
+        idx = torch.as_tensor(have, device=st.z.device)
+        run.rec.add(
+            st.best_X[idx].cpu().numpy(), st.best_F[idx].cpu().numpy(),
+            st.best_G[idx].cpu().numpy(),
+        )
+    X, F, _ = run.rec.archive
+    return X, F
+
+
+def _renormalise(run: _Run, st: SweepState) -> bool:
+    """Ideal and nadir from the exact front found so far; True when they moved."""
+    _, F = _front(run, st)
+    if len(F) < 2:
+        # Nothing to read the front's extent from (yet): keep the provisional scales.
+        st.fixed = True
+        return False
+    front_min = torch.as_tensor(F.min(0), dtype=run.dtype, device=st.z.device)
+    nadir = torch.as_tensor(F.max(0), dtype=run.dtype, device=st.z.device)
+    ideal = torch.minimum(st.ideal, front_min)
+    # Keep the provisional value in an objective the front does not spread over yet.
+    nadir = torch.where(nadir - ideal > 1e-12, nadir, st.nadir)
+    old_span = _span(st)
+    moved = float(((nadir - st.nadir).abs() / old_span).max())
+    was_fixed = st.fixed
+    st.nadir, st.ideal, st.fixed = nadir, ideal, True
+    return not was_fixed or moved > run.s.renorm_tol
+
+
+def _resume(st: SweepState) -> None:
+    """Every finished row steps again (its target moved with the normalisation)."""
+    done = st.rows(DONE)
+    st.status[done] = ACTIVE
+    st.F_check[torch.as_tensor(done, device=st.z.device)] = torch.inf
+
+
+def _max_age(lr_decay: float) -> float:
+    """Steps after which a row's learning rate is ``_LR_FLOOR`` of its start."""
+    return math.inf if lr_decay >= 1 else math.log(_LR_FLOOR) / math.log(lr_decay)
+
+
+def _steps_per_row(run: _Run) -> float:
+    """How many steps a row takes to converge: measured on the rows that did, else the
+    steps until its learning rate has decayed to its floor."""
+    ages = run.converged_ages[-_AGE_WINDOW:]
+    if ages:
+        return max(float(np.percentile(ages, 75)), float(run.s.check_every))
+    return min(run.max_age, float(_DEFAULT_STEPS))
+
+
+def _affordable(run: _Run, st: SweepState, n_new: int) -> bool:
+    """Whether ``descent_share`` of the budget left can carry ``n_new`` more rows (and the
+    active ones) to convergence.
+
+    Starting rows the budget cannot finish spreads it over more subproblems than it can
+    solve: on a problem whose rows need hundreds of steps, every row stops halfway. The
+    rest of the budget is kept for what converged rows make possible: polishing their
+    designs and filling the front's gaps. Rows not started now start when others finish.
+    """
+    return _n_affordable(run, st, share=run.s.descent_share) >= n_new
+
+
+def _n_affordable(run: _Run, st: SweepState, share: float = 1.0) -> int:
+    """How many new rows ``share`` of the budget left can carry to convergence beside the
+    active ones."""
+    n_active = int((st.status == ACTIVE).sum())
+    per_step = 1.0 if run.free else 1.0 + 1.0 / run.s.checkpoint_every
+    left = share * (run.budget - run.rec.n_evals - _reserve(run, st))
+    return max(0, int(left / (_steps_per_row(run) * per_step)) - n_active)
+
+
+def _reserve(run: _Run, st: SweepState) -> int:
+    """Evaluations owed at the end: one per row that must report but has no exact design."""
+    pending = int((st.status == PENDING).sum())
+    if run.free:
+        return pending
+    return pending + int(((st.status != PENDING) & ~st.has_best).sum())
+
+
+def _schedule(run: _Run, st: SweepState) -> str | None:
+    """Decide what happens before the next step; a stop reason when nothing can."""
+    s = run.s
+    if run.polish and not st.fixed and st.step >= run.next_polish:
+        # The anchors decide the normalisation: polish them early and often (an exact
+        # local search reaches a steep end of the front long before a penalised descent).
+        run.next_polish = st.step + s.check_every
+        if _polish_pass(run, st, anchors=True) < 0:
+            return "budget"
+    n_active = int((st.status == ACTIVE).sum())
+    growing = run.next_stage < len(run.stages)
+    if growing and (
+        n_active == 0
+        or (st.stage_step >= s.stage_steps
+            and _affordable(run, st, len(run.stages[run.next_stage])))
+    ):
+        _grow(run, st)
+        return None
+    if not st.fixed and _anchors_settled(run, st):
+        if _renormalise(run, st):
+            _resume(st)
+        return None
+    if run.polish and n_active and st.fixed and st.step >= run.next_polish:
+        # Rows that have finished their descent are polished while the others descend.
+        run.next_polish = st.step + s.polish_every
+        if _polish_pass(run, st) < 0:
+            return "budget"
+    if n_active:
+        return None
+    # Every row has converged and every stage has started.
+    if _renormalise(run, st):
+        _resume(st)
+        return None
+    if not s.anytime:
+        return "converged"
+    return _anytime_round(run, st)
+
+
+def _anytime_round(run: _Run, st: SweepState) -> str | None:
+    """Polish, restart collapsed rows, add gap rows; ``"converged"`` if none applies."""
+    run.rounds += 1
+    polished = 0
+    if run.polish:
+        polished = _polish_pass(run, st)
+        if polished < 0:
+            return "budget"
+    added = _restart_collapsed(run, st) + _add_gap_rows(run, st)
+    if added or polished:
+        return None
+    return "converged"
+
+
+def _polish_pass(run: _Run, st: SweepState, *, anchors: bool = False) -> int:
+    """One exact neighbourhood step for every finished row not yet at a local optimum.
+
+    Every row's neighbours are evaluated in one batch; then, for rows with several
+    improving moves, the design with all of them at once (:func:`combine`, one more
+    evaluation each). Each row moves to its best candidate when that improves its own
+    value. With ``anchors``, the anchor rows are polished, finished or not. Returns the
+    number of designs evaluated, ``-1`` when the budget left none.
+    """
+    todo = st.has_best & ~st.polished
+    if anchors:
+        todo &= np.isin(np.arange(st.n_rows), run.anchors)
+    else:
+        todo &= st.status == DONE
+    rows = np.flatnonzero(todo)
+    if not len(rows):
+        return 0
+    left = run.budget - run.rec.n_evals - _reserve(run, st)
+    if left <= 0:
+        return -1
+    dev = st.z.device
+    rows_t = torch.as_tensor(rows, device=dev)
+    X = st.best_X[rows_t]
+    Y, owner, var = neighbours(run.problem, X, limit=run.s.polish_neighbours, generator=run.gen)
+    if len(Y) == 0:
+        st.polished[rows] = True
+        return 0
+    complete = np.ones(len(rows), bool)
+    if len(Y) > left:
+        # The budget ends inside this pass: the last rows see part of their neighbourhood
+        # (and are not marked as local optima).
+        Y, owner, var = Y[:left], owner[:left], var[:left]
+        complete[int(owner[-1]):] = False
+    F, G = _exact_observed(run, st, Y)
+    cur = _values(run, st, rows_t, st.best_F[rows_t], st.best_G[rows_t])
+    val = _values(run, st, rows_t[owner], F, G)
+    gain = cur[owner] - val
+    gain = torch.where(gain > _POLISH_RTOL * (1.0 + cur[owner].abs()), gain, 0.0)
+    n_eval = len(Y)
+    Xc, crow = combine(run.problem, X, Y, owner, var, gain)
+    if 0 < len(Xc) <= run.budget - run.rec.n_evals - _reserve(run, st):
+        Fc, Gc = _exact_observed(run, st, Xc)
+        Y, owner = torch.cat([Y, Xc]), torch.cat([owner, crow])
+        F, G = torch.cat([F, Fc]), torch.cat([G, Gc])
+        val = torch.cat([val, _values(run, st, rows_t[crow], Fc, Gc)])
+        n_eval += len(Xc)
+    # Best candidate per row (the first one on ties).
+    n, m = len(rows), len(val)
+    low = torch.full((n,), torch.inf, dtype=val.dtype, device=dev)
+    low = low.scatter_reduce(0, owner, val, reduce="amin")
+    pos = torch.where(val == low[owner], torch.arange(m, device=dev), m)
+    first = torch.full((n,), m, dtype=torch.long, device=dev)
+    first = first.scatter_reduce(0, owner, pos, reduce="amin")
+    seen = first < m
+    pick = first[seen]
+    better = val[pick] < cur[seen] - _POLISH_RTOL * (1.0 + cur[seen].abs())
+    moved = rows[seen.cpu().numpy()][better.cpu().numpy()]
+    if len(moved):
+        sel = pick[better]
+        _observe(run, st, moved, Y[sel], F[sel], G[sel], archive=False)
+    stuck = np.setdiff1d(rows[complete], moved)
+    st.polished[stuck] = True
+    run.notes["polish_evals"] = run.notes.get("polish_evals", 0) + n_eval
+    return n_eval
+
+
+def _exact_observed(run: _Run, st: SweepState, X: Tensor) -> tuple[Tensor, Tensor]:
+    """Exact evaluation (counted) whose designs enter the archive and the ideal point."""
+    F, G = _exact(run, X)
+    run.rec.add(X.cpu().numpy(), F.cpu().numpy(), G.cpu().numpy())
+    st.ideal = torch.minimum(st.ideal, _finite_min(F))
+    return F, G
+
+
+def _restart_collapsed(run: _Run, st: SweepState) -> int:
+    """Rows whose best design equals an earlier row's start again from a random design."""
+    s = run.s
+    have = np.flatnonzero(st.has_best & (st.status == DONE))
+    if len(have) < 2 or s.restarts == 0:
+        return 0
+    X = st.best_X[torch.as_tensor(have, device=st.z.device)].cpu().numpy()
+    _, first = np.unique(X, axis=0, return_index=True)
+    dup = np.setdiff1d(np.arange(len(have)), first)
+    rows = have[dup]
+    rows = rows[st.restarts[rows] < s.restarts]
+    if not len(rows):
+        return 0
+    lo, hi = run.lo_in, run.hi_in
+    u = torch.as_tensor(run.rng.random((len(rows), lo.shape[0])), dtype=run.dtype,
+                        device=lo.device)
+    restart_rows(st, rows, _random_relaxed(run, lo + (hi - lo) * u))
+    return len(rows)
+
+
+def _add_gap_rows(run: _Run, st: SweepState) -> int:
+    """New rows in the largest gaps of what the sweep has covered."""
+    s = run.s
+    # At least one row while any budget is left: a warm-started gap row needs far fewer
+    # steps than the estimate (made on rows that descended from scratch).
+    n_new = min(math.ceil(s.refill * run.n_init), max(1, _n_affordable(run, st)))
+    if run.budget - run.rec.n_evals - _reserve(run, st) < 2 * s.check_every:
+        return 0
+    if s.method == "mgda":
+        return _add_mgda_gap_rows(run, st, n_new)
+    P = st.P.cpu().numpy()
+    picked = _gap_preferences(run, st, P, n_new)
+    if not len(picked):
+        return 0
+    have = np.flatnonzero(st.has_best)
+    k = min(run.K, len(have))
+    dist = np.linalg.norm(picked[:, None, :] - P[have][None, :, :], axis=-1)
+    near = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
+    w = w / w.sum(1, keepdims=True)
+    Pt = torch.as_tensor(picked, dtype=run.dtype, device=st.z.device)
+    R = _scaling(s, Pt)
+    rows = add_rows(st, st.z[: len(picked)].clone(), Pt, R, GAP, status=ACTIVE)
+    _warm_start(run, st, rows, have[near], w)
+    return len(rows)
+
+
+def _gap_preferences(run: _Run, st: SweepState, P: np.ndarray, n_new: int) -> np.ndarray:
+    """Preference vectors aimed at the largest gaps, none within ``gap_tol`` of a row's.
+
+    Two objectives: the gaps between neighbours of the exact front, largest rectangle
+    first, each aimed at through its midpoint (ray methods: the ray through it;
+    weight methods: the weights normal to the segment, whose weighted sum is minimised
+    between its ends on a convex front). More objectives: farthest-point sampling of the
+    simplex against the rows' preferences (and, for ray methods, the rays through the
+    front's points).
+    """
+    s = run.s
+    _, F = _front(run, st)
+    Fn = _normalised(st, torch.as_tensor(F, dtype=run.dtype, device=st.z.device))
+    if run.K == 2:
+        Fn_np = Fn.cpu().numpy()
+        pairs = largest_gaps(Fn_np, 4 * n_new)
+        if not pairs:
+            return np.zeros((0, 2))
+        a = Fn_np[[i for i, _ in pairs]]
+        b = Fn_np[[j for _, j in pairs]]
+        if s.method in RAY_METHODS:
+            mid = torch.as_tensor((a + b) / 2, dtype=run.dtype)
+            cand = ray_preferences(mid, s.utopia).numpy()
+        else:
+            normal = np.abs(b - a)[:, ::-1]
+            cand = normal / np.maximum(normal.sum(1, keepdims=True), 1e-300)
+        picked: list[np.ndarray] = []
+        for c in cand:
+            known = np.concatenate([P, np.asarray(picked).reshape(-1, 2)])
+            if np.linalg.norm(known - c, axis=1).min() > s.gap_tol:
+                picked.append(c)
+            if len(picked) == n_new:
+                break
+        return np.asarray(picked).reshape(-1, 2)
+    covered = [P]
+    if s.method in RAY_METHODS and len(F):
+        covered.append(ray_preferences(Fn, s.utopia).cpu().numpy())
+    picked_k, gaps = farthest_preferences(np.concatenate(covered), n_new, seed=run.rng)
+    return picked_k[gaps > s.gap_tol]
+
+
+def _add_mgda_gap_rows(run: _Run, st: SweepState, n_new: int) -> int:
+    """MGDA has no preferences: new starts halfway (in ``z``) across the front's gaps."""
+    X, F = _front(run, st)
+    if len(F) < 2:
+        return 0
+    Fn = _normalised(st, torch.as_tensor(F, dtype=run.dtype, device=st.z.device))
+    pairs = [
+        (i, j) for i, j in largest_gaps(Fn.cpu().numpy(), n_new)
+        if float((Fn[i] - Fn[j]).norm()) > run.s.gap_tol
+    ]
+    if not pairs:
+        return 0
+    Xt = torch.as_tensor(X, dtype=run.dtype, device=st.z.device)
+    Z = run.problem.encode(Xt)
+    a = torch.as_tensor([i for i, _ in pairs], device=st.z.device)
+    b = torch.as_tensor([j for _, j in pairs], device=st.z.device)
+    z = ((Z[a] + Z[b]) / 2).clamp(run.lo_in, run.hi_in)
+    P = torch.full((len(pairs), run.K), 1.0 / run.K, dtype=run.dtype, device=st.z.device)
+    add_rows(st, z, P, torch.ones_like(P), GAP, status=ACTIVE)
+    return len(pairs)
+
+
+# ---------------------------------------------------------------------- the driver
+def run_sweep(
+    problem: Problem, s: SweepSettings, *, budget: int | None, seed: int, device: torch.device
+) -> Any:
+    """Run one batched sweep and return its :class:`~dse.result.Result`."""
+    check_gradient_problem(problem, s.method)
+    _validate(s)
+    run, st = _start(problem, s, budget=budget, seed=seed, device=device)
+    while True:
+        if s.max_steps is not None and st.step >= s.max_steps:
+            run.stop_reason = "max_steps"
+            break
+        reason = _schedule(run, st)
+        if reason is not None:
+            run.stop_reason = reason
+            break
+        rows = st.rows(ACTIVE)
+        if not len(rows):
+            continue
+        ck = st.step % s.checkpoint_every == 0
+        per_row = 1 if run.free or not ck else 2
+        left = run.budget - run.rec.n_evals - _reserve(run, st)
+        if left < per_row:
+            run.stop_reason = "budget"
+            break
+        # The last step may move only part of the batch: the budget is used to the end.
+        _step(run, st, rows[: left // per_row], ck)
+    return _finish(run, st, seed)
+
+
+def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
+           device: torch.device) -> tuple[_Run, SweepState]:
+    """Build the run's context and its state with every initial row (pending)."""
+    dtype = {"float64": torch.float64, "float32": torch.float32}[s.dtype]
+    K = problem.n_obj
+    P_init = _initial_preferences(s, K, seed)
+    B = len(P_init)
+    P_anchor = _anchor_preferences(s, P_init)
+    n_rows = B + len(P_anchor)
+    free = exact_is_relaxed(problem)
+    stages = _stages(s, np.concatenate([P_init, P_anchor]), B)
+    min_budget = n_rows if free else n_rows + len(stages[0])
+    if budget is None:
+        budget = default_sweep_budget(s, B, free)
+    if budget < min_budget:
+        raise ValueError(
+            f"budget {budget} is too small for {s.method!r} with {n_rows} designs per sweep: "
+            f"it needs at least {min_budget} evaluations (one step of the first "
+            f"{len(stages[0])} designs"
+            + ("" if free else " with their exact evaluation")
+            + ", one evaluation of every other design); lower n_points or raise the budget"
+        )
+    lo_np, hi_np = problem.relaxed_bounds()
+    lo = torch.as_tensor(lo_np, dtype=dtype, device=device)
+    hi = torch.as_tensor(hi_np, dtype=dtype, device=device)
+    width = hi - lo
+    # Designs are kept a hair inside the box: several benchmark objectives have infinite
+    # derivatives on its faces (sqrt(x) at x = 0 in ZDT1/3), which would turn a row's
+    # direction into inf/NaN.
+    lo_in = torch.minimum(lo + 1e-9 * width, hi)
+    hi_in = torch.maximum(hi - 1e-9 * width, lo_in)
+    polish = problem.is_mixed if s.polish is None else bool(s.polish)
+    run = _Run(
+        problem=problem, s=s, device=device, dtype=dtype, budget=int(budget), free=free,
+        polish=polish and problem.is_mixed,
+        weighting=None if s.method in _SCALARISED else _make_weighting(s, K),
+        rec=RunRecorder(problem), lo_in=lo_in, hi_in=hi_in, width=width, n_init=B,
+        anchors=np.zeros(0, np.int64), stages=stages,
+        rng=np.random.default_rng([int(seed), 1]),
+        gen=torch.Generator().manual_seed(int(seed) + 1),
+        max_age=_max_age(s.lr_decay),
+    )
+    st = new_state(len(lo_np), problem.n_var, K, problem.n_constr, dtype=dtype,
+                   device=device, beta2=s.beta2)
+    P_all = torch.as_tensor(np.concatenate([P_init, P_anchor]), dtype=dtype, device=device)
+    z0 = _starts(run, s.init, B, seed)
+    if len(P_anchor):
+        # Anchors start like the other rows (a named rule such as "center" matters on
+        # fronts whose surroundings are flat), or uniformly next to explicit starts.
+        rule = s.init if isinstance(s.init, str) else "uniform"
+        z0 = torch.cat([z0, _starts(run, rule, len(P_anchor), seed + 1)])
+    add_rows(st, z0[:B], P_all[:B], _scaling(s, P_all[:B]), PREFERENCE)
+    if len(P_anchor):
+        add_rows(st, z0[B:], P_all[B:], _scaling(s, P_all[B:]), ANCHOR)
+    if s.anchors and s.method != "mgda":
+        corners = np.isclose(P_all.cpu().numpy().max(1), 1.0)
+        own = corners & (np.arange(n_rows) < B) if s.method == "weighted_sum" else False
+        run.anchors = np.flatnonzero((st.origin == ANCHOR) | own)
+    else:
+        run.anchors = np.zeros(0, np.int64)
+    st.status[stages[0]] = ACTIVE
+    return run, st
+
+
+def _finish(run: _Run, st: SweepState, seed: int) -> Any:
+    """Report every row's best exact design, then the archive's other front points."""
+    s, problem = run.s, run.problem
+    if int(st.n_bad):
+        warnings.warn(
+            f"{s.method}: {int(st.n_bad)} row-steps had a non-finite search direction (from "
+            f"the objectives' derivatives or the weighting {s.weighting or s.method!r}); "
+            "those steps were skipped, and rows that stopped moving were frozen",
+            RuntimeWarning,
+            stacklevel=4,  # the caller of solve()
+        )
+    # Rows the budget left unstarted report their warm starts; rows never evaluated
+    # exactly report their current design (both reserved in the budget above).
+    while run.next_stage < len(run.stages):
+        _grow(run, st)
+    todo = np.flatnonzero(~st.has_best)
+    if len(todo):
+        z = st.z[torch.as_tensor(todo, device=st.z.device)]
+        X = problem.decode(z)
+        F, G = _exact(run, X)
+        _observe(run, st, todo, X, F, G, archive=True)
+    final = (
+        st.best_X.cpu().numpy(), st.best_F.detach().cpu().numpy(),
+        st.best_G.detach().cpu().numpy(),
+    )
+    run.rec.add(*final)
+    run.rec.checkpoint()
+    config = _config(s, st, run)
+    result = run.rec.result(s.method, seed, final, config)
+    result.config["n_final"] = run.n_init
+    result.config["n_rows"] = st.n_rows
+    return result
+
+
+# ---------------------------------------------------------------------- pieces
 def _initial_preferences(s: SweepSettings, n_obj: int, seed: int) -> np.ndarray:
     if isinstance(s.preferences, str):
         if s.method == "mgda":
@@ -164,24 +849,31 @@ def _initial_preferences(s: SweepSettings, n_obj: int, seed: int) -> np.ndarray:
     return P / P.sum(axis=1, keepdims=True)
 
 
+def _anchor_preferences(s: SweepSettings, P: np.ndarray) -> np.ndarray:
+    """Corner preferences of the anchor rows, one per objective.
+
+    An anchor minimises its objective (a weighted sum with the other weights at
+    ``weight_floor``, whatever the method: a Tchebycheff corner ray stops short of a steep
+    end of the front). A weighted-sum sweep's own corner rows are exactly that, so it
+    only adds the corners it lacks.
+    """
+    K = P.shape[1]
+    if not s.anchors or s.method == "mgda" or K < 2:
+        return np.zeros((0, K))
+    eye = np.eye(K)
+    if s.method != "weighted_sum":
+        return eye
+    have = np.isclose(P[:, None, :], eye[None, :, :]).all(-1).any(0)
+    return eye[~have]
+
+
 def _scaling(s: SweepSettings, P: Tensor) -> Tensor:
-    """Per-row task scaling ``r`` (B, K) applied to the Gramian and the losses."""
-    K = P.shape[-1]
-    if s.method in ("chebyshev", "epo"):
-        # Ray from the utopia point through ideal + d: Fn + utopia = t (d + utopia). The
-        # shift keeps rays on the simplex's faces (some d_k = 0) reachable: with weights
-        # 1 / d_k -> inf the term of an objective already at its minimum would pin the
-        # max at the constant utopia offset and stop the other objectives.
-        r = 1.0 / (P + s.utopia)
-        return r / r.sum(-1, keepdim=True) * K
-    if s.method == "mgda" or not s.preference_scaling:
-        return torch.ones_like(P)
-    w = P.clamp(min=s.weight_floor)
-    return w / w.sum(-1, keepdim=True) * K
+    return scaling(s.method, P, utopia=s.utopia, weight_floor=s.weight_floor,
+                   preference_scaling=s.preference_scaling)
 
 
 def _make_weighting(s: SweepSettings, K: int) -> Any:
-    if s.method == "epo" and K <= 5:
+    if s.method == "epo" and K <= MAX_OBJECTIVES:
         return lambda G, *, losses: epo_lp_weights(G, losses)
     from dse.gradient import get_weighting
 
@@ -194,347 +886,27 @@ def _make_weighting(s: SweepSettings, K: int) -> Any:
     return get_weighting(name, **params)
 
 
-@functools.lru_cache(maxsize=32)
-def _combinations(m: int, k: int, device: str) -> Tensor:
-    # Cached per device so that a sweep step does not copy the index table every time.
-    rows = list(itertools.combinations(range(m), k))
-    return torch.tensor(rows, dtype=torch.long, device=device).reshape(-1, k)
-
-
-def _lp_vertices(A: Tensor, b: Tensor, c: Tensor) -> Tensor:
-    """Maximise ``c^T x`` over ``{x >= 0, sum x = 1, A x >= b}`` by vertex enumeration.
-
-    ``A`` is ``(..., m, K)`` (its rows include ``x >= 0``), ``b`` ``(..., m)``, ``c``
-    ``(..., K)``. Every vertex has ``K - 1`` active inequalities plus ``sum x = 1``; all
-    ``comb(m, K - 1)`` candidates are solved as one batched ``K x K`` system, infeasible
-    or singular ones discarded, and the best feasible one kept (the first on ties). Exact
-    and branch-free for the handful of objectives sweeps face (cost grows as
-    ``comb(2K + 1, K - 1)``).
-    """
-    K = A.shape[-1]
-    combos = _combinations(A.shape[-2], K - 1, str(A.device))
-    ones = torch.ones((*A.shape[:-2], combos.shape[0], 1, K), dtype=A.dtype, device=A.device)
-    M = torch.cat([A[..., combos, :], ones], dim=-2)  # (..., n_c, K, K)
-    rhs = torch.cat([b[..., combos], ones[..., 0, :1]], dim=-1)  # (..., n_c, K)
-    x, info = torch.linalg.solve_ex(M, rhs)
-    ok = (info == 0) & torch.isfinite(x).all(-1)
-    x = torch.where(ok[..., None], x, torch.zeros_like(x))
-    slack = torch.einsum("...mk,...ck->...cm", A, x) - b[..., None, :]
-    ok = ok & (slack >= -1e-9).all(-1)
-    value = torch.where(ok, torch.einsum("...k,...ck->...c", c, x), -torch.inf)
-    best = value.argmax(-1)
-    xb = torch.gather(x, -2, best[..., None, None].expand(*best.shape, 1, K)).squeeze(-2)
-    found = ok.any(-1, keepdim=True)
-    return torch.where(found, xb, torch.full_like(xb, 1.0 / K))
-
-
-def epo_lp_weights(G: Tensor, losses: Tensor, eps: float = 1e-4) -> Tensor:
-    """EPO weights (Mahapatra & Rajan, 2020) for a uniform preference, batched and exact.
-
-    Same linear programs as :class:`dse.gradient` 's ``epo`` weighting with preference
-    ``1/K`` (a row's own preference enters by scaling its tasks beforehand): with
-    ``l_hat = l / sum(l)``, ``mu = KL(l_hat || 1/K)``, ``a = log(K l_hat) - mu`` and
-    ``C = G / trace(G)``:
-
-    - balance mode (``mu > eps``): maximise ``(C a)^T w`` s.t. ``(C w)_j >= (C a)_j`` for
-      tasks with ``(C a)_j <= 0`` and ``(C w)_j >= 0`` for the largest loss (all tasks
-      ``>= 0`` when no ``(C a)_j > 0``);
-    - descent mode: maximise ``1^T C w`` s.t. ``C w >= 0`` and ``a^T C w >= min(max(C a), 0)``.
-
-    Solved by vertex enumeration (:func:`_lp_vertices`) instead of an interior-point
-    method: a few batched ``K x K`` solves, which is what makes the EPO sweep as fast as
-    the others.
-    """
-    K = G.shape[-1]
-    C = G.to(torch.float64)
-    tr = C.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
-    C = C / torch.where(tr > 0, tr, torch.ones_like(tr))
-    lv = losses.detach().to(torch.float64).clamp(min=torch.finfo(torch.float64).tiny)
-    l_hat = lv / lv.sum(-1, keepdim=True)
-    log_term = torch.log(l_hat * K)
-    mu = (l_hat * log_term).sum(-1, keepdim=True)
-    a = log_term - mu
-    Ca = (C @ a[..., None])[..., 0]
-    is_max = lv == lv.amax(-1, keepdim=True)
-    any_pos = (Ca > 0).any(-1, keepdim=True)
-    constrained = torch.where(any_pos, (Ca <= 0) | is_max, torch.ones_like(is_max))
-    rhs = torch.where(any_pos, torch.where(is_max, 0.0, Ca), 0.0)
-    eye = torch.eye(K, dtype=C.dtype, device=C.device).expand_as(C)
-    zero_row = torch.zeros_like(Ca)[..., None, :]
-    A_bal = torch.cat([eye, torch.where(constrained[..., None], C, 0.0), zero_row], dim=-2)
-    b_bal = torch.cat(
-        [torch.zeros_like(Ca), torch.where(constrained, rhs, -1.0), -torch.ones_like(Ca[..., :1])],
-        dim=-1,
-    )
-    A_dom = torch.cat([eye, C, Ca[..., None, :]], dim=-2)
-    b_dom = torch.cat(
-        [torch.zeros_like(Ca), torch.zeros_like(Ca), Ca.amax(-1, keepdim=True).clamp(max=0.0)],
-        dim=-1,
-    )
-    w = _lp_vertices(
-        torch.stack([A_bal, A_dom]), torch.stack([b_bal, b_dom]), torch.stack([Ca, C.sum(-1)])
-    )
-    w = torch.where(mu > eps, w[0], w[1]).clamp(min=0.0)
-    return (w / w.sum(-1, keepdim=True).clamp(min=1e-300)).to(G.dtype)
-
-
-class _Adam:
-    """Batched Adam with explicit per-row state for all ``N`` rows of a sweep.
-
-    Only the active rows step; frozen rows keep their state, so that rows added later can
-    inherit their neighbours' second moments (the scale of the gradients there) and step
-    counts instead of starting with Adam's full-size sign-like first steps.
-    """
-
-    def __init__(self, shape: torch.Size, like: Tensor, beta1: float = 0.9, beta2: float = 0.999):
-        self.m = torch.zeros(shape, dtype=like.dtype, device=like.device)
-        self.v = torch.zeros_like(self.m)
-        self.t = torch.zeros(shape[0], dtype=like.dtype, device=like.device)
-        self.b1, self.b2 = beta1, beta2
-
-    def step(self, d: Tensor, rows: Tensor) -> Tensor:
-        t = self.t[rows] + 1
-        m = self.m[rows] * self.b1 + (1 - self.b1) * d
-        v = self.v[rows] * self.b2 + (1 - self.b2) * d * d
-        self.t[rows], self.m[rows], self.v[rows] = t, m, v
-        mhat = m / (1 - self.b1 ** t)[:, None]
-        vhat = v / (1 - self.b2 ** t)[:, None]
-        return mhat / (vhat.sqrt() + 1e-12)
-
-    def inherit(self, rows: Tensor, src: Tensor, w: Tensor) -> None:
-        """Rows ``rows`` take the ``w``-weighted mean (``w``: (r, k)) of rows ``src`` (r, k)."""
-        self.v[rows] = torch.einsum("rk,rkn->rn", w, self.v[src])
-        self.t[rows] = (w * self.t[src]).sum(-1)
-        self.m[rows] = 0.0
-
-
-def _direction(
-    s: SweepSettings, z: Tensor, Fn: Tensor, pen: Tensor, P: Tensor, R: Tensor, weighting: Any
-) -> Tensor:
-    """Descent direction ``(B, n_relaxed)`` for the current batch (graph of ``Fn`` alive)."""
-    if s.method == "weighted_sum":
-        W = P.clamp(min=s.weight_floor)
-        W = W / W.sum(-1, keepdim=True)
-        loss = (W * Fn).sum(-1) + pen
-        return torch.autograd.grad(loss.sum(), z)[0]
-    if s.method == "chebyshev":
-        lam = R / R.sum(-1, keepdim=True)
-        u = lam * (Fn + s.utopia)
-        if s.smooth > 0:
-            peak = s.smooth * torch.logsumexp(u / s.smooth, dim=-1)
-        else:
-            peak = u.amax(-1)
-        # The augmentation term rho * sum(u) makes the minimiser Pareto optimal, not only
-        # weakly optimal (flat directions of the max are broken toward lower objectives).
-        loss = peak + s.rho * u.sum(-1) + pen
-        return torch.autograd.grad(loss.sum(), z)[0]
-    K = Fn.shape[-1]
-    Fp = Fn + pen[:, None]
-    rows = [
-        torch.autograd.grad(Fp[:, k].sum(), z, retain_graph=k < K - 1)[0] for k in range(K)
-    ]
-    J = torch.stack(rows, dim=1)  # (B, K, n)
-    Js = J * R[..., None]
-    G = Js @ Js.transpose(-1, -2)
-    losses = R * (Fn.detach() + s.utopia)
-    w = weighting(G, losses=losses)
-    return torch.einsum("bk,bkn->bn", w.to(Js.dtype), Js)
-
-
-def run_sweep(
-    problem: Problem, s: SweepSettings, *, budget: int | None, seed: int, device: torch.device
-) -> Any:
-    """Run one batched sweep and return its :class:`~dse.result.Result`."""
-    check_gradient_problem(problem, s.method)
-    _validate(s)
-    dtype = {"float64": torch.float64, "float32": torch.float32}[s.dtype]
-    K = problem.n_obj
-    P_np = _initial_preferences(s, K, seed)
-    B = len(P_np)
-    free = exact_is_relaxed(problem)
-    min_budget = B if free else 2 * B
-    if budget is None:
-        budget = default_sweep_budget(s, B, free)
-    if budget < min_budget:
-        raise ValueError(
-            f"budget {budget} is too small for {s.method!r} with {B} designs per sweep: it "
-            f"needs at least {min_budget} evaluations (one batched step"
-            + ("" if free else " and one exact evaluation of the decoded designs")
-            + "); lower n_points or raise the budget"
-        )
-    weighting = None if s.method in _SCALARISED else _make_weighting(s, K)
-
-    rec = RunRecorder(problem)
-    lo_np, hi_np = problem.relaxed_bounds()
-    lo = torch.as_tensor(lo_np, dtype=dtype, device=device)
-    hi = torch.as_tensor(hi_np, dtype=dtype, device=device)
-    width = hi - lo
-    # Designs are kept a hair inside the box: several benchmark objectives have infinite
-    # derivatives on its faces (sqrt(x) at x = 0 in ZDT1/3), which would turn a row's
-    # direction into inf/NaN.
-    lo_in = torch.minimum(lo + 1e-9 * width, hi)
-    hi_in = torch.maximum(hi - 1e-9 * width, lo_in)
-    z_all = _starts(s.init, B, lo_in, hi_in, seed)
-    P_all = torch.as_tensor(P_np, dtype=dtype, device=device)
-    R_all = _scaling(s, P_all)
-    stages = _stages(s, P_np)  # host-side index arrays, one per stage
-
-    Z_last = z_all.clone()  # last evaluated design of every row
-    F_last = torch.zeros((B, K), dtype=dtype, device=device)
-    G_last = torch.zeros((B, problem.n_constr), dtype=dtype, device=device)
-    F_check = torch.full((B, K), torch.inf, dtype=dtype, device=device)
-    opt = _Adam(z_all.shape, z_all) if s.optimizer == "adam" else None
-    ideal = None
-    n_bad = torch.zeros((), dtype=torch.long, device=device)
-    lr = s.lr
-    reserve = 0 if free else B  # final exact evaluation of the decoded designs
-    seen_np = stages[0]
-    active = torch.as_tensor(stages[0], device=device)
-    seen = active
-    n_pending = B - len(seen_np)
-    next_stage, stage_step = 1, 0
-    evaluated_upto = 0  # stages before this one have all had an evaluation
-
-    def record_exact(zs: Tensor, F: Tensor, G: Tensor) -> None:
-        X = problem.decode(zs.detach())
-        if free:
-            rec.add(X.cpu().numpy(), F.detach().cpu().numpy(), G.detach().cpu().numpy())
-        else:
-            with torch.no_grad():
-                Fx, Gx = problem.evaluate(X, constraints=True)
-            rec.count(len(X))
-            rec.add(X.cpu().numpy(), Fx.cpu().numpy(), Gx.cpu().numpy())
-
-    def grow() -> None:
-        # Add the next stage's rows, each started from the preference-weighted mean of the
-        # designs (and Adam scales) of its nearest already-started rows: between two
-        # solved neighbours a new subproblem starts next to its own solution, so it costs
-        # a few steps instead of a descent from scratch.
-        nonlocal active, seen, seen_np, next_stage, stage_step, n_pending
-        new_np = stages[next_stage]
-        k = min(K, len(seen_np))
-        dist = np.linalg.norm(P_np[new_np][:, None, :] - P_np[seen_np][None, :, :], axis=-1)
-        near = np.argsort(dist, axis=1, kind="stable")[:, :k]
-        w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
-        w = w / w.sum(1, keepdims=True)
-        src = torch.as_tensor(seen_np[near], device=device)
-        w_t = torch.as_tensor(w, dtype=dtype, device=device)
-        new = torch.as_tensor(new_np, device=device)
-        z_all[new] = torch.einsum("rk,rkn->rn", w_t, z_all[src]).clamp(lo_in, hi_in)
-        if opt is not None:
-            opt.inherit(new, src, w_t)
-        seen_np = np.concatenate([seen_np, new_np])
-        seen = torch.cat([seen, new])
-        active = torch.cat([active, new])
-        n_pending -= len(new_np)
-        next_stage += 1
-        stage_step = 0
-
-    step = 0
-    while step < s.max_steps:
-        n_act = int(active.shape[0])
-        if next_stage < len(stages) and (n_act == 0 or stage_step >= s.stage_steps):
-            grow()
-            n_act = int(active.shape[0])
-        ck_due = step % s.checkpoint_every == 0
-        ck_cost = 0 if free or not ck_due else n_act
-        # Rows not started yet still need one evaluation each at the end (free problems).
-        later = n_pending if free else 0
-        if n_act == 0 or rec.n_evals + n_act + ck_cost + reserve + later > budget:
-            break
-        z = z_all[active].requires_grad_(True)
-        F, G = problem.evaluate_relaxed(z, constraints=True)
-        rec.count(n_act, n_act)
-        evaluated_upto = next_stage
-        Fd = F.detach()
-        ideal = _finite_min(Fd) if ideal is None else torch.minimum(ideal, _finite_min(Fd))
-        Z_last[active] = z.detach()
-        F_last[active] = Fd
-        G_last[active] = G.detach()
-        # Nadir estimate: the worst value among the last designs of every started row,
-        # updated every step on the device, so that scales track the batch as it converges
-        # instead of keeping the random start's spread.
-        scale = _scale(_finite_max(F_last[seen]) - ideal)
-        Fn = (F - ideal) / scale
-        pen = (
-            s.penalty * torch.relu(G).sum(-1)
-            if problem.n_constr
-            else torch.zeros(n_act, dtype=dtype, device=device)
-        )
-        # A non-finite entry (a singular derivative, a failed weighting) must not poison the
-        # optimiser state: it is zeroed and counted on the device (reported at the end).
-        d = _direction(s, z, Fn, pen, P_all[active], R_all[active], weighting)
-        n_bad = n_bad + (~torch.isfinite(d)).any(-1).sum()
-        d = torch.nan_to_num(d, 0.0, 0.0, 0.0)
-        z_eval = z.detach()
-        with torch.no_grad():
-            upd = opt.step(d, active) if opt is not None else d
-            z_all[active] = (z_eval - lr * width * upd).clamp(lo_in, hi_in)
-        lr *= s.lr_decay
-        if ck_due:
-            record_exact(z_eval, Fd, G)
-            rec.checkpoint()
-        step += 1
-        stage_step += 1
-        if step % s.check_every == 0:
-            # Host sync only here: stationarity of every row. Rows started since the last
-            # check compare with +inf and stay.
-            moved = ((Fd - F_check[active]).abs() / scale).amax(-1)
-            F_check[active] = Fd
-            done = ~(moved >= s.ftol)  # NaN rows count as done: they cannot progress
-            if bool(done.any()):
-                active = active[~done]
-    if int(n_bad):
-        warnings.warn(
-            f"{s.method}: {int(n_bad)} row-steps had a non-finite search direction (from "
-            f"the objectives' derivatives or the weighting {s.weighting or s.method!r}); "
-            "those steps were skipped, and rows that stopped moving were frozen",
-            RuntimeWarning,
-            stacklevel=4,  # the caller of solve()
-        )
-    # Rows the budget left unstarted report their warm starts (one evaluation each,
-    # reserved above for free problems; the final exact evaluation covers the others).
-    while next_stage < len(stages):
-        grow()
-    if evaluated_upto < len(stages):
-        rows = torch.as_tensor(np.concatenate(stages[evaluated_upto:]), device=device)
-        Z_last[rows] = z_all[rows]
-        if free:
-            with torch.no_grad():
-                Fu, Gu = problem.evaluate(problem.decode(z_all[rows]), constraints=True)
-            rec.count(len(rows))
-            F_last[rows], G_last[rows] = Fu.to(dtype), Gu.to(dtype)
-    # Final designs: the last evaluated design of every row, decoded and exact.
-    X = problem.decode(Z_last)
-    if free:
-        Ff, Gf = F_last, G_last
-    else:
-        with torch.no_grad():
-            Ff, Gf = problem.evaluate(X, constraints=True)
-        rec.count(B)
-    final = (X.cpu().numpy(), Ff.detach().cpu().numpy(), Gf.detach().cpu().numpy())
-    rec.add(*final)
-    rec.checkpoint()
-    config = _config(s, P_np, B, budget, steps=step, device=device)
-    return rec.result(s.method, seed, final, config)
-
-
-def _stages(s: SweepSettings, P: np.ndarray) -> list[np.ndarray]:
+def _stages(s: SweepSettings, P: np.ndarray, n_init: int | None = None) -> list[np.ndarray]:
     """Row indices started at each stage of a growing sweep (one stage when not growing).
 
-    The rows are ordered by farthest-point sampling of their preference vectors (from the
-    vector with the largest entry, a corner of the simplex), so that the first ``n`` rows
-    spread over the simplex for every ``n``; stage sizes grow by ``grow_factor`` from
-    ``grow_start`` (default ``max(K + 1, B // 16)``) to ``B``. MGDA (no preferences) and
-    explicit starting designs do not grow.
+    The rows are ordered by farthest-point sampling of their preference vectors, from
+    the corners of the simplex (the anchors), so that the first ``n`` rows spread over
+    the simplex for every ``n``; stage sizes grow by ``grow_factor`` from ``grow_start``
+    (default ``max(K + 1, B // 16)``) to ``B``. MGDA (no preferences) and explicit
+    starting designs do not grow. ``n_init`` is the number of initial preference rows
+    (the others are added anchors, which always start in the first stage).
     """
     B, K = P.shape
-    start = s.grow_start if s.grow_start is not None else max(K + 1, B // 16)
+    n_init = B if n_init is None else n_init
+    start = s.grow_start if s.grow_start is not None else max(K + 1, n_init // 16)
     if not s.grow or s.method == "mgda" or not isinstance(s.init, str) or start >= B:
         return [np.arange(B)]
-    order = [int(np.argmax(P.max(1)))]
-    dist = np.linalg.norm(P - P[order[0]], axis=1)
-    for _ in range(B - 1):
+    # Added anchors first, then the initial corners, then farthest points.
+    corners = list(range(n_init, B)) + [i for i in range(n_init) if np.isclose(P[i].max(), 1.0)]
+    order = corners[: 2 * K] if corners else [int(np.argmax(P.max(1)))]
+    start = max(start, len(order))
+    dist = np.min(np.linalg.norm(P[:, None, :] - P[order][None, :, :], axis=-1), axis=1)
+    while len(order) < B:
         i = int(np.argmax(dist))
         order.append(i)
         dist = np.minimum(dist, np.linalg.norm(P - P[i], axis=1))
@@ -547,20 +919,37 @@ def _stages(s: SweepSettings, P: np.ndarray) -> list[np.ndarray]:
     return [idx[a:b] for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]
 
 
-def _starts(init: Any, B: int, lo: Tensor, hi: Tensor, seed: int) -> Tensor:
+def _random_relaxed(run: _Run, z: Tensor) -> Tensor:
+    """Random relaxed designs with categorical logits shrunk towards 0.
+
+    Logits drawn over the whole box would start most rows with a saturated softmax, whose
+    gradient is vanishingly small: the choice would be frozen at random. Near zero every
+    choice keeps a share of the mixture, and the gradient decides.
+    """
+    mask = torch.as_tensor(run.problem.relaxed_logit_mask(), device=z.device)
+    return torch.where(mask, z * _START_LOGIT_SHRINK, z)
+
+
+# Fraction of the logit box that random starts use (see _random_relaxed).
+_START_LOGIT_SHRINK = 0.1
+
+
+def _starts(run: _Run, init: Any, B: int, seed: int) -> Tensor:
     """Initial relaxed designs ``(B, n_relaxed)``.
 
-    ``"uniform"``: uniform in the relaxed box; ``"center"``: every row at the box centre
-    (preferences alone then separate the rows); an array: explicit starts, one row each or
-    one row for all. Random starts are drawn on the CPU so CPU and GPU runs of one seed
-    start identically.
+    ``"uniform"``: uniform in the relaxed box (categorical logits near zero); ``"center"``:
+    every row at the box centre (preferences alone then separate the rows); an array:
+    explicit starts, one row each or one row for all. Random starts are drawn on the CPU
+    so CPU and GPU runs of one seed start identically.
     """
+    lo, hi = run.lo_in, run.hi_in
     n = lo.shape[0]
     if isinstance(init, str):
         if init == "uniform":
             gen = torch.Generator().manual_seed(int(seed))
             u = torch.rand((B, n), generator=gen, dtype=torch.float64)
-            return (lo + (hi - lo) * u.to(device=lo.device, dtype=lo.dtype)).clamp(lo, hi)
+            z = (lo + (hi - lo) * u.to(device=lo.device, dtype=lo.dtype)).clamp(lo, hi)
+            return _random_relaxed(run, z)
         if init == "center":
             return ((lo + hi) / 2).expand(B, n).clone()
         raise ValueError(f"init must be 'uniform', 'center' or an array, got {init!r}")
@@ -574,16 +963,10 @@ def _starts(init: Any, B: int, lo: Tensor, hi: Tensor, seed: int) -> Tensor:
     return z.clamp(lo, hi).clone()
 
 
-def _scale(span: Tensor) -> Tensor:
-    # A degenerate span (all designs equal in one objective, or no finite value) falls
-    # back to 1 so the normalisation never divides by zero.
-    return torch.where(span > 1e-12, span, torch.ones_like(span))
-
-
 def _finite_min(F: Tensor) -> Tensor:
     # NaN/inf rows (a diverged design) must not poison the running ideal point.
     m = torch.where(torch.isfinite(F), F, torch.inf).amin(0)
-    return torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return torch.where(torch.isfinite(m), m, torch.full_like(m, torch.inf))
 
 
 def _finite_max(F: Tensor) -> Tensor:
@@ -592,9 +975,21 @@ def _finite_max(F: Tensor) -> Tensor:
 
 
 def default_sweep_budget(s: SweepSettings, B: int, free: bool) -> int:
-    """``B * max_steps`` plus the exact checkpoint and final evaluations when not free."""
-    n_ck = 0 if free else math.ceil(s.max_steps / s.checkpoint_every) + 1
-    return B * (s.max_steps + n_ck)
+    """``B * 500`` steps' worth, plus the exact checkpoint evaluations when not free.
+
+    With ``max_steps`` set, ``B * max_steps`` instead (the run stops at either).
+    """
+    steps = s.max_steps if s.max_steps is not None else _DEFAULT_STEPS
+    n_ck = 0 if free else math.ceil(steps / s.checkpoint_every) + 1
+    return B * (steps + n_ck)
+
+
+# Steps per preference a default budget pays for.
+_DEFAULT_STEPS = 500
+# A row stops when its decayed learning rate falls to this fraction of the initial one.
+_LR_FLOOR = 0.05
+# Converged rows whose step counts estimate the next rows' (the most recent ones).
+_AGE_WINDOW = 50
 
 
 def _validate(s: SweepSettings) -> None:
@@ -606,17 +1001,25 @@ def _validate(s: SweepSettings) -> None:
         raise ValueError(f"grow_start must be None or an integer >= 1, got {s.grow_start!r}")
     if not (math.isfinite(s.grow_factor) and s.grow_factor > 1):
         raise ValueError(f"grow_factor must be a finite number > 1, got {s.grow_factor!r}")
-    for name in ("n_points", "max_steps", "check_every", "checkpoint_every", "stage_steps"):
+    for name in ("n_points", "check_every", "checkpoint_every", "stage_steps", "polish_every"):
         v = getattr(s, name)
         if int(v) != v or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    for name in ("lr", "utopia"):
+    for name in ("max_steps", "polish_neighbours"):
+        v = getattr(s, name)
+        if v is not None and (isinstance(v, bool) or int(v) != v or v < 1):
+            raise ValueError(f"{name} must be None or an integer >= 1, got {v!r}")
+    if isinstance(s.restarts, bool) or int(s.restarts) != s.restarts or s.restarts < 0:
+        raise ValueError(f"restarts must be an integer >= 0, got {s.restarts!r}")
+    for name in ("lr", "utopia", "refill"):
         v = getattr(s, name)
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    if not 0 < s.lr_decay <= 1:
-        raise ValueError(f"lr_decay must lie in (0, 1], got {s.lr_decay!r}")
-    for name in ("ftol", "smooth", "rho", "weight_floor", "penalty"):
+    for name, v in (("lr_decay", s.lr_decay), ("beta2", s.beta2),
+                    ("descent_share", s.descent_share)):
+        if not 0 < v <= 1:
+            raise ValueError(f"{name} must lie in (0, 1], got {v!r}")
+    for name in ("ftol", "smooth", "rho", "weight_floor", "penalty", "gap_tol", "renorm_tol"):
         v = getattr(s, name)
         if not (math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -624,39 +1027,35 @@ def _validate(s: SweepSettings) -> None:
         raise ValueError("method 'gradient' needs weighting=<name> from dse.gradient")
 
 
-def _config(
-    s: SweepSettings, P: np.ndarray, B: int, budget: int, *, steps: int, device: torch.device
-) -> dict[str, Any]:
+def _config(s: SweepSettings, st: SweepState, run: _Run) -> dict[str, Any]:
     cfg = {k: v for k, v in s.__dict__.items() if k != "method"}
     if not isinstance(s.preferences, str):
-        cfg["preferences"] = P.tolist()
+        cfg["preferences"] = st.P[: run.n_init].cpu().numpy().tolist()
     if not isinstance(s.init, str):
         cfg["init"] = np.asarray(s.init, dtype=float).tolist()
-    cfg.update(budget=int(budget), n_designs=B, steps=steps, device=str(device))
+    cfg.update(
+        budget=int(run.budget), n_designs=run.n_init, steps=st.step, device=str(run.device),
+        stop_reason=run.stop_reason, rounds=run.rounds,
+        polish_evals=run.notes.get("polish_evals", 0),
+    )
     return cfg
 
 
 # ---------------------------------------------------------------------- registry entries
+_BASE_DEFAULTS: dict[str, Any] = {
+    f: getattr(SweepSettings, f)
+    for f in (
+        "n_points", "preferences", "init", "optimizer", "lr", "lr_decay", "beta2",
+        "max_steps", "check_every", "ftol", "checkpoint_every", "penalty", "dtype", "grow",
+        "grow_start", "grow_factor", "stage_steps", "anchors", "anytime", "refill",
+        "restarts", "polish", "polish_neighbours", "polish_every", "gap_tol", "renorm_tol",
+        "descent_share",
+    )
+}
+
+
 def _register(method: str, description: str, **defaults: Any) -> None:
-    base = {
-        "n_points": 100,
-        "preferences": "das_dennis",
-        "init": "uniform",
-        "optimizer": "adam",
-        "lr": 0.05,
-        "lr_decay": 0.99,
-        "max_steps": 500,
-        "check_every": 5,
-        "ftol": 1e-4,
-        "checkpoint_every": 10,
-        "penalty": 10.0,
-        "dtype": "float64",
-        "grow": True,
-        "grow_start": None,
-        "grow_factor": 2.0,
-        "stage_steps": 15,
-    }
-    base.update(defaults)
+    base = {**_BASE_DEFAULTS, **defaults}
 
     def solver(problem: Problem, *, budget: int | None, seed: int, device: torch.device,
                **params: Any) -> Any:
@@ -673,7 +1072,7 @@ _register(
 )
 _register(
     "chebyshev",
-    "Tchebycheff sweep (augmented, ideal point = running minimum): lands on each ray.",
+    "Tchebycheff sweep (augmented, fixed normalisation from anchors): lands on each ray.",
     smooth=0.0, rho=1e-3, utopia=0.01,
 )
 _register(

@@ -204,6 +204,22 @@ class CodesignProblem(Problem):
         return {k: v.cpu().numpy() for k, v in costs.items()} if is_numpy else costs
 
     # ------------------------------------------------------------------ relaxation
+    def relaxed_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The default box, with each tile exponent capped at ``log2`` of its dimension.
+
+        Above ``log2 X`` the tile ``min(2^t, X)`` is the whole dimension whatever ``t``:
+        its gradient is zero there, so a relaxed tile that drifted up (large tiles are
+        often best) could never shrink again when a smaller buffer needs it to. Capped, the
+        box holds every tile size once; decoding still reaches ``ceil(log2 X)``, which
+        rounds the top of the box up to the whole dimension.
+        """
+        lo, hi = super().relaxed_bounds()
+        per_layer = 3 + len(DATAFLOWS) + len(LOOP_ORDERS)
+        for i, (M, K, N) in enumerate(self._dims):
+            start = _N_HW + per_layer * i
+            hi[start : start + 3] = np.log2([M, K, N])
+        return lo, hi
+
     def _evaluate_relaxed(self, z: Tensor) -> tuple[Tensor, Tensor]:
         dims, counts = self._workload(z)
         return self._assemble(relaxed_costs(z, dims, counts, self.sharpness), z.dtype)
