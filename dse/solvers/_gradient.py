@@ -137,7 +137,7 @@ class SweepSettings:
     checkpoint_every: int = 10
     utopia: float = 0.01
     smooth: float = 0.0
-    rho: float = 1e-3
+    rho: float = 1e-5
     weight_floor: float = 1e-3
     penalty: float = 10.0
     dtype: str = "float64"
@@ -155,6 +155,7 @@ class SweepSettings:
     renorm_tol: float = 1e-3
     polish_every: int = 50
     descent_share: float = 0.5
+    ray_tol: float = 0.01
 
 
 def exact_is_relaxed(problem: Problem) -> bool:
@@ -381,8 +382,13 @@ def _warm_start(run: _Run, st: SweepState, rows: np.ndarray, src: np.ndarray,
     idx = torch.as_tensor(rows, device=dev)
     st.z[idx] = torch.einsum("rk,rkn->rn", w_t, st.z[src_t]).clamp(run.lo_in, run.hi_in)
     st.opt.v[idx] = torch.einsum("rk,rkn->rn", w_t, st.opt.v[src_t])
-    st.opt.t[idx] = (w_t * st.opt.t[src_t]).sum(-1)
+    # The neighbours' step count sets a small first step, capped so that the new row
+    # keeps half a lifetime of steps: its own solution may lie a fair way off theirs.
+    t = (w_t * st.opt.t[src_t]).sum(-1)
+    st.opt.t[idx] = t.clamp(max=_warm_age(run))
     st.opt.m[idx] = 0.0
+    st.F_check[idx] = torch.inf
+    st.age[rows] = 0
 
 
 def _front(run: _Run, st: SweepState) -> tuple[np.ndarray, np.ndarray]:
@@ -417,16 +423,27 @@ def _renormalise(run: _Run, st: SweepState) -> bool:
     return not was_fixed or moved > run.s.renorm_tol
 
 
-def _resume(st: SweepState) -> None:
-    """Every finished row steps again (its target moved with the normalisation)."""
+def _resume(run: _Run, st: SweepState) -> None:
+    """Every finished row steps again (its target moved with the normalisation).
+
+    Its step count goes back to at most half a lifetime, so that a row whose learning
+    rate was spent still has steps left to reach its new target.
+    """
     done = st.rows(DONE)
+    idx = torch.as_tensor(done, device=st.z.device)
     st.status[done] = ACTIVE
-    st.F_check[torch.as_tensor(done, device=st.z.device)] = torch.inf
+    st.F_check[idx] = torch.inf
+    st.opt.t[idx] = st.opt.t[idx].clamp(max=_warm_age(run))
 
 
 def _max_age(lr_decay: float) -> float:
     """Steps after which a row's learning rate is ``_LR_FLOOR`` of its start."""
     return math.inf if lr_decay >= 1 else math.log(_LR_FLOOR) / math.log(lr_decay)
+
+
+def _warm_age(run: _Run) -> float:
+    """Step count a warm-started row starts with: half its lifetime (see ``_max_age``)."""
+    return run.max_age / 2 if math.isfinite(run.max_age) else float(_DEFAULT_STEPS)
 
 
 def _steps_per_row(run: _Run) -> float:
@@ -487,7 +504,7 @@ def _schedule(run: _Run, st: SweepState) -> str | None:
         return None
     if not st.fixed and _anchors_settled(run, st):
         if _renormalise(run, st):
-            _resume(st)
+            _resume(run, st)
         return None
     if run.polish and n_active and st.fixed and st.step >= run.next_polish:
         # Rows that have finished their descent are polished while the others descend.
@@ -498,7 +515,7 @@ def _schedule(run: _Run, st: SweepState) -> str | None:
         return None
     # Every row has converged and every stage has started.
     if _renormalise(run, st):
-        _resume(st)
+        _resume(run, st)
         return None
     if not s.anytime:
         return "converged"
@@ -516,6 +533,8 @@ def _anytime_round(run: _Run, st: SweepState) -> str | None:
     added = _restart_collapsed(run, st) + _add_gap_rows(run, st)
     if added or polished:
         return None
+    if run.budget - run.rec.n_evals - _reserve(run, st) < 2 * run.s.check_every:
+        return "budget"  # what is left would not carry a row anywhere
     return "converged"
 
 
@@ -594,22 +613,49 @@ def _exact_observed(run: _Run, st: SweepState, X: Tensor) -> tuple[Tensor, Tenso
 
 
 def _restart_collapsed(run: _Run, st: SweepState) -> int:
-    """Rows whose best design equals an earlier row's start again from a random design."""
+    """Rows that missed their target start again, at most ``restarts`` times each.
+
+    A row missed when its best point lies within ``gap_tol`` (normalised) of an earlier
+    row's while their preferences differ (it was caught on the way: a stationary point at
+    a concave front's end, a discrete design shared by many rays), or, for ray methods,
+    when its point is off its ray by more than ``ray_tol`` (the preference of the ray
+    through the point differs from the row's by that much). It starts again between the
+    rows that did land on theirs (a warm start from their designs, which is what a row
+    between solved neighbours needs), or from a random design when none did.
+    """
     s = run.s
-    have = np.flatnonzero(st.has_best & (st.status == DONE))
-    if len(have) < 2 or s.restarts == 0:
+    have = np.flatnonzero(st.has_best & (st.status == DONE) & (st.origin != ANCHOR))
+    if not len(have) or s.restarts == 0:
         return 0
-    X = st.best_X[torch.as_tensor(have, device=st.z.device)].cpu().numpy()
-    _, first = np.unique(X, axis=0, return_index=True)
-    dup = np.setdiff1d(np.arange(len(have)), first)
-    rows = have[dup]
-    rows = rows[st.restarts[rows] < s.restarts]
+    idx = torch.as_tensor(have, device=st.z.device)
+    Fn_t = _normalised(st, st.best_F[idx])
+    Fn = Fn_t.cpu().numpy()
+    P = st.P[idx].cpu().numpy()
+    dF = np.linalg.norm(Fn[:, None, :] - Fn[None, :, :], axis=-1)
+    dP = np.linalg.norm(P[:, None, :] - P[None, :, :], axis=-1)
+    # Row i collapsed if an earlier row j < i sits on the same point with another preference.
+    missed = np.tril((dF <= s.gap_tol) & (dP > 10 * s.gap_tol), k=-1).any(axis=1)
+    if s.method in RAY_METHODS:
+        off = np.linalg.norm(ray_preferences(Fn_t, s.utopia).cpu().numpy() - P, axis=1)
+        missed |= off > s.ray_tol
+    rows = have[missed & (st.restarts[have] < s.restarts)]
     if not len(rows):
         return 0
-    lo, hi = run.lo_in, run.hi_in
-    u = torch.as_tensor(run.rng.random((len(rows), lo.shape[0])), dtype=run.dtype,
-                        device=lo.device)
-    restart_rows(st, rows, _random_relaxed(run, lo + (hi - lo) * u))
+    good = have[~missed]
+    if len(good):
+        k = min(run.K, len(good))
+        Pg = st.P[torch.as_tensor(good, device=st.z.device)].cpu().numpy()
+        Pr = st.P[torch.as_tensor(rows, device=st.z.device)].cpu().numpy()
+        dist = np.linalg.norm(Pr[:, None, :] - Pg[None, :, :], axis=-1)
+        near = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
+        restart_rows(st, rows, st.z[torch.as_tensor(rows, device=st.z.device)])
+        _warm_start(run, st, rows, good[near], w / w.sum(1, keepdims=True))
+    else:
+        lo, hi = run.lo_in, run.hi_in
+        u = torch.as_tensor(run.rng.random((len(rows), lo.shape[0])), dtype=run.dtype,
+                            device=lo.device)
+        restart_rows(st, rows, _random_relaxed(run, lo + (hi - lo) * u))
     return len(rows)
 
 
@@ -655,7 +701,7 @@ def _gap_preferences(run: _Run, st: SweepState, P: np.ndarray, n_new: int) -> np
     Fn = _normalised(st, torch.as_tensor(F, dtype=run.dtype, device=st.z.device))
     if run.K == 2:
         Fn_np = Fn.cpu().numpy()
-        pairs = largest_gaps(Fn_np, 4 * n_new)
+        pairs = largest_gaps(Fn_np, len(Fn_np))
         if not pairs:
             return np.zeros((0, 2))
         a = Fn_np[[i for i, _ in pairs]]
@@ -1019,7 +1065,8 @@ def _validate(s: SweepSettings) -> None:
                     ("descent_share", s.descent_share)):
         if not 0 < v <= 1:
             raise ValueError(f"{name} must lie in (0, 1], got {v!r}")
-    for name in ("ftol", "smooth", "rho", "weight_floor", "penalty", "gap_tol", "renorm_tol"):
+    for name in ("ftol", "smooth", "rho", "weight_floor", "penalty", "gap_tol", "renorm_tol",
+                 "ray_tol"):
         v = getattr(s, name)
         if not (math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -1049,7 +1096,7 @@ _BASE_DEFAULTS: dict[str, Any] = {
         "max_steps", "check_every", "ftol", "checkpoint_every", "penalty", "dtype", "grow",
         "grow_start", "grow_factor", "stage_steps", "anchors", "anytime", "refill",
         "restarts", "polish", "polish_neighbours", "polish_every", "gap_tol", "renorm_tol",
-        "descent_share",
+        "descent_share", "ray_tol",
     )
 }
 
@@ -1073,7 +1120,7 @@ _register(
 _register(
     "chebyshev",
     "Tchebycheff sweep (augmented, fixed normalisation from anchors): lands on each ray.",
-    smooth=0.0, rho=1e-3, utopia=0.01,
+    smooth=0.0, rho=1e-5, utopia=0.01,
 )
 _register(
     "mgda",
