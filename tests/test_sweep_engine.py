@@ -297,12 +297,14 @@ def test_reported_designs_are_never_worse_than_rounding_their_relaxed_designs(
     original = engine._finish
 
     def capture(run, st, seed):  # type: ignore[no-untyped-def]
-        idx = torch.as_tensor(np.flatnonzero(st.has_best))  # rows that stepped
-        X = run.problem.decode(st.z[idx])
+        result = original(run, st, seed)
+        # Each row's last evaluated relaxed design (where its descent ended or was cut).
+        idx = torch.arange(st.n_rows)
+        X = run.problem.decode(st.z_last)
         F, G = run.problem.evaluate(X, constraints=True)
         seen["plain"] = engine._values(run, st, idx, F, G)
-        seen["best"] = engine._values(run, st, idx, st.best_F[idx], st.best_G[idx])
-        return original(run, st, seed)
+        seen["best"] = engine._values(run, st, idx, st.best_F, st.best_G)
+        return result
 
     monkeypatch.setattr(engine, "_finish", capture)
     for p in (get_problem("codesign"), CountingTable(), TinyMixed()):

@@ -10,12 +10,13 @@
 Gradient sweeps (kind ``"gradient"``): ``weighted_sum``, ``chebyshev``, ``mgda``, ``cagrad``,
 ``epo`` and ``gradient`` (any weighting of :mod:`dse.gradient`, ``weighting="upgrad"``).
 Evolutionary (kind ``"evolutionary"``): ``nsga2``, ``nsga3``, ``moead``, ``smsemoa``,
-``agemoea2`` and ``random`` (random search baseline). Every method returns a
+``agemoea2`` and ``random`` (random search baseline). Hybrid (kind ``"hybrid"``):
+``hybrid`` (NSGA-II, then a sweep seeded from its archive). Every method returns a
 :class:`dse.result.Result` whose designs are exactly evaluated, with evaluation counts and
 a hypervolume history measured the same way for all.
 """
 
-from dse.solvers import _evolutionary, _gradient  # noqa: F401  (register the solvers)
+from dse.solvers import _evolutionary, _gradient, _hybrid  # noqa: F401  (register the solvers)
 from dse.solvers._api import (
     SOLVERS,
     list_solvers,

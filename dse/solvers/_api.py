@@ -20,6 +20,7 @@ from dse.registry import Registry
 from dse.result import Result
 
 __all__ = [
+    "KINDS",
     "SOLVERS",
     "list_solvers",
     "register_solver",
@@ -30,6 +31,10 @@ __all__ = [
 
 #: Every solver by name; entries are functions ``f(problem, *, budget, seed, device, **params)``.
 SOLVERS: Registry[Callable[..., Result]] = Registry("solver")
+
+#: Kinds of solver: batched gradient sweeps, pymoo's evolutionary algorithms, and hybrids
+#: of the two.
+KINDS = ("gradient", "evolutionary", "hybrid")
 
 _KINDS: dict[str, str] = {}
 _DEFAULTS: dict[str, dict[str, Any]] = {}
@@ -44,8 +49,8 @@ def register_solver(
     description: str = "",
 ) -> None:
     """Add a solver; ``defaults`` are its keyword parameters (what ``solve`` accepts)."""
-    if kind not in ("gradient", "evolutionary"):
-        raise ValueError(f"kind must be 'gradient' or 'evolutionary', got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     SOLVERS.register(name, fn, description=description)
     key = SOLVERS.canonical(name)
     _KINDS[key] = kind
@@ -63,10 +68,11 @@ def list_solvers(kind: str | None = None) -> list[dict[str, Any]]:
     Parameters
     ----------
     kind
-        ``"gradient"`` or ``"evolutionary"`` to list only that kind; ``None`` for all.
+        ``"gradient"``, ``"evolutionary"`` or ``"hybrid"`` to list only that kind; ``None``
+        for all.
     """
-    if kind not in (None, "gradient", "evolutionary"):
-        raise ValueError(f"kind must be None, 'gradient' or 'evolutionary', got {kind!r}")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be None or one of {', '.join(KINDS)}, got {kind!r}")
     return [
         {
             "name": name,

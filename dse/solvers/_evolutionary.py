@@ -45,7 +45,7 @@ from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
 from pymoo.optimize import minimize
 
-from dse.problem import Problem, Real
+from dse.problem import Categorical, Integer, Problem, Table
 from dse.solvers._api import register_solver
 from dse.solvers._history import RunRecorder
 from dse.solvers._preferences import das_dennis, das_dennis_partitions
@@ -93,21 +93,35 @@ class _Wrapped(PymooProblem):
 
 
 class _ExactSampling(Sampling):
-    """Initial designs from :meth:`Problem.sample` (integers and choices uniform)."""
+    """Initial designs from :meth:`Problem.sample` (integers and choices uniform), after
+    the given ``initial`` designs (a hybrid's first stage), which come first."""
+
+    def __init__(self, initial: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.initial = None if initial is None else np.asarray(initial, dtype=float)
 
     def _do(self, problem: Any, n_samples: int, *args: Any, random_state: Any = None,
             **kwargs: Any) -> np.ndarray:
-        return problem.dse_problem.sample(n_samples, seed=random_state)
+        given = self.initial[:n_samples] if self.initial is not None else np.zeros((0, 0))
+        if len(given) == n_samples:
+            return given.copy()
+        rest = problem.dse_problem.sample(n_samples - len(given), seed=random_state)
+        return np.concatenate([given.reshape(-1, rest.shape[1]), rest])
 
 
 class _ExactRepair(Repair):
-    """Round discrete columns into their bounds, then apply the problem's own repair."""
+    """Round integer and categorical columns into their bounds, move table columns to the
+    nearest table value, then apply the problem's own repair."""
 
     def _do(self, problem: Any, X: np.ndarray, **kwargs: Any) -> np.ndarray:
         p: Problem = problem.dse_problem
         X = np.array(X, dtype=float)
-        discrete = ~p.kind_mask(Real)
-        X[:, discrete] = np.clip(np.round(X[:, discrete]), p.xl[discrete], p.xu[discrete])
+        integral = p.kind_mask(Integer) | p.kind_mask(Categorical)
+        X[:, integral] = np.clip(np.round(X[:, integral]), p.xl[integral], p.xu[integral])
+        for i, v in enumerate(p.variables):
+            if isinstance(v, Table):
+                table = np.asarray(v.values)
+                X[:, i] = table[np.abs(X[:, i, None] - table).argmin(axis=1)]
         return p.repair(torch.from_numpy(X)).numpy()
 
 
@@ -124,9 +138,10 @@ def _needs_repair(problem: Problem) -> bool:
     return problem.is_mixed or type(problem).repair is not Problem.repair
 
 
-def _operators(problem: Problem, eta_c: float | None, eta_m: float | None) -> dict[str, Any]:
+def _operators(problem: Problem, eta_c: float | None, eta_m: float | None,
+               initial: np.ndarray | None = None) -> dict[str, Any]:
     mixed = problem.is_mixed
-    ops: dict[str, Any] = {"sampling": _ExactSampling()}
+    ops: dict[str, Any] = {"sampling": _ExactSampling(initial)}
     ops["crossover"] = SBX(prob=0.9, eta=eta_c if eta_c is not None else (3.0 if mixed else 15.0))
     ops["mutation"] = PM(eta=eta_m if eta_m is not None else (3.0 if mixed else 20.0))
     if _needs_repair(problem):
@@ -135,10 +150,11 @@ def _operators(problem: Problem, eta_c: float | None, eta_m: float | None) -> di
 
 
 def _build(
-    method: str, problem: Problem, pop_size: int, params: dict[str, Any]
+    method: str, problem: Problem, pop_size: int, params: dict[str, Any],
+    initial: np.ndarray | None = None,
 ) -> tuple[Any, int]:
     """The pymoo algorithm and its population size."""
-    ops = _operators(problem, params.get("eta_c"), params.get("eta_m"))
+    ops = _operators(problem, params.get("eta_c"), params.get("eta_m"), initial)
     if method in ("nsga3", "moead"):
         ref_dirs = das_dennis(das_dennis_partitions(pop_size, problem.n_obj), problem.n_obj)
         if method == "nsga3":
@@ -179,15 +195,20 @@ def _agemoea2() -> Any:
 
 def run_evolutionary(
     method: str, problem: Problem, *, budget: int | None, seed: int, pop_size: int = 100,
-    **params: Any,
+    recorder: RunRecorder | None = None, initial: np.ndarray | None = None, **params: Any,
 ) -> Any:
-    """Run pymoo algorithm ``method`` within ``budget`` evaluations; see the module doc."""
+    """Run pymoo algorithm ``method`` within ``budget`` evaluations; see the module doc.
+
+    ``recorder`` continues another run's counts, archive and history (a hybrid's second
+    stage); ``budget`` is then this stage's share. ``initial`` designs make up the first
+    population (the rest is drawn at random).
+    """
     if int(pop_size) != pop_size or pop_size < 4:
         raise ValueError(f"pop_size must be an integer >= 4, got {pop_size!r}")
-    rec = RunRecorder(problem)
+    rec = RunRecorder(problem) if recorder is None else recorder
     penalise = method == "moead" and problem.n_constr > 0
     wrapped = _Wrapped(problem, rec, penalise=penalise)
-    algo, n_pop = _build(method, problem, int(pop_size), params)
+    algo, n_pop = _build(method, problem, int(pop_size), params, initial)
     if method == "moead" and params.get("n_offsprings") is None:
         algo.n_offsprings = n_pop
     if budget is None:

@@ -82,6 +82,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dse.pareto import nondominated
 from dse.problem import Problem
 from dse.solvers._api import register_solver
 from dse.solvers._epo_lp import MAX_OBJECTIVES, epo_lp_weights
@@ -109,7 +110,7 @@ from dse.solvers._sweep_state import (
     restart_rows,
 )
 
-__all__ = ["SweepSettings", "epo_lp_weights", "run_sweep"]
+__all__ = ["BASE_DEFAULTS", "SweepSettings", "epo_lp_weights", "run_sweep"]
 
 _SCALARISED = ("weighted_sum", "chebyshev")
 # Relative improvement a polish move must bring, so that float noise is not a move.
@@ -295,6 +296,8 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
     st.n_bad = st.n_bad + (~torch.isfinite(d)).any(-1).sum()
     d = torch.nan_to_num(d, 0.0, 0.0, 0.0)
     z_eval = z.detach()
+    st.z_last[idx] = z_eval
+    st.exact_current[rows] = run.free or checkpoint
     with torch.no_grad():
         if s.optimizer == "adam":
             upd = st.opt.direction(d, idx)
@@ -324,25 +327,26 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
         # A row whose learning rate has decayed to a sliver of its start has used its
         # descent: it stops too (its design is polished and refined by the anytime rounds).
         done |= st.opt.t[idx].cpu().numpy() >= run.max_age
-        st.status[rows[done]] = DONE
-        run.converged_ages += st.age[rows[done]].tolist()
+        _finish_rows(run, st, rows[done])
 
 
 def _provisional_nadir(run: _Run, st: SweepState) -> None:
-    """Nadir until the anchors have settled: the worst value among the anchors' designs.
+    """Nadir until the anchors have settled: the worst value among the started rows.
 
-    The anchors head for the front's ends; their best exact designs (polished on mixed
-    problems) stand in for their relaxed ones once they exist. Without anchors, the worst
-    among the last designs of every started row.
+    Anchors count with their best exact designs where they have one (polished on mixed
+    problems); the other rows with their last designs. The anchors alone would be a
+    payoff table, which is degenerate on fronts where several objectives' minimisers
+    share a zero coordinate (DTLZ2: a nadir of 1e-9 in one objective would make every
+    row minimise it first).
     """
-    if not len(run.anchors):
-        ref = torch.as_tensor(np.flatnonzero(st.status != PENDING), device=st.z.device)
-        st.nadir = _finite_max(st.F_last[ref])
-        return
-    idx = torch.as_tensor(run.anchors, device=st.z.device)
-    has = torch.as_tensor(st.has_best[run.anchors], device=st.z.device)
-    F = torch.where(has[:, None] & torch.isfinite(st.best_F[idx]), st.best_F[idx], st.F_last[idx])
-    st.nadir = _finite_max(F)
+    started = np.flatnonzero(st.status != PENDING)
+    idx = torch.as_tensor(started, device=st.z.device)
+    F = st.F_last[idx]
+    anchor = torch.as_tensor(
+        np.isin(started, run.anchors) & st.has_best[started], device=st.z.device
+    )
+    use_best = anchor[:, None] & torch.isfinite(st.best_F[idx])
+    st.nadir = _finite_max(torch.where(use_best, st.best_F[idx], F))
 
 
 def _anchors_settled(run: _Run, st: SweepState) -> bool:
@@ -354,6 +358,34 @@ def _anchors_settled(run: _Run, st: SweepState) -> bool:
     if run.polish:
         done |= st.polished[a]
     return bool(done.all())
+
+
+def _finish_rows(run: _Run, st: SweepState, rows: np.ndarray) -> None:
+    """Rows that stop: they keep their last evaluated design, exactly evaluated.
+
+    The step that found them stationary has already moved ``z`` on; it goes back to the
+    design that was evaluated, and on mixed problems that design, decoded, is evaluated
+    exactly if the step was not a checkpoint (paid from the reserve), so that a row's
+    report is never worse than plain rounding of where its descent ended.
+    """
+    if not len(rows):
+        return
+    st.status[rows] = DONE
+    run.converged_ages += st.age[rows].tolist()
+    idx = torch.as_tensor(rows, device=st.z.device)
+    st.z[idx] = st.z_last[idx]
+    _evaluate_last(run, st, rows[~st.exact_current[rows]])
+
+
+def _evaluate_last(run: _Run, st: SweepState, rows: np.ndarray) -> None:
+    """Exact evaluation of the decoded last designs of ``rows`` (offered to the rows)."""
+    if not len(rows):
+        return
+    X = run.problem.decode(st.z_last[torch.as_tensor(rows, device=st.z.device)])
+    F, G = _exact(run, X)
+    st.ideal = torch.minimum(st.ideal, _finite_min(F))
+    _observe(run, st, rows, X, F, G, archive=True)
+    st.exact_current[rows] = True
 
 
 # ---------------------------------------------------------------------- scheduling
@@ -381,6 +413,9 @@ def _warm_start(run: _Run, st: SweepState, rows: np.ndarray, src: np.ndarray,
     w_t = torch.as_tensor(w, dtype=run.dtype, device=dev)
     idx = torch.as_tensor(rows, device=dev)
     st.z[idx] = torch.einsum("rk,rkn->rn", w_t, st.z[src_t]).clamp(run.lo_in, run.hi_in)
+    # Until it steps, a new row's last design is its start.
+    st.z_last[idx] = st.z[idx]
+    st.exact_current[rows] = st.has_best[rows]
     st.opt.v[idx] = torch.einsum("rk,rkn->rn", w_t, st.opt.v[src_t])
     # The neighbours' step count sets a small first step, capped so that the new row
     # keeps half a lifetime of steps: its own solution may lie a fair way off theirs.
@@ -405,8 +440,25 @@ def _front(run: _Run, st: SweepState) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _renormalise(run: _Run, st: SweepState) -> bool:
-    """Ideal and nadir from the exact front found so far; True when they moved."""
-    _, F = _front(run, st)
+    """Ideal and nadir from the designs the rows converged to; True when they moved.
+
+    The ideal is the running minimum of everything evaluated (the archive included);
+    the nadir the component-wise maximum of the rows' best designs that no other row's
+    best dominates. Rows' converged designs, not the whole archive: with three or more
+    objectives the archive keeps stray points (designs on their way, non-dominated only
+    because few points compete) that would set the nadir and move it at every round,
+    and the extreme points alone (a payoff table) are degenerate on fronts such as
+    DTLZ2's, where several objectives' minimisers share a zero coordinate.
+    """
+    _front(run, st)  # the rows' bests join the archive (and its ideal point)
+    rows = np.flatnonzero(st.has_best)
+    idx = torch.as_tensor(rows, device=st.z.device)
+    F = st.best_F[idx].cpu().numpy()
+    G = st.best_G[idx].cpu().numpy()
+    ok = np.isfinite(F).all(1) & (G <= 0).all(1)
+    F = F[ok]
+    if len(F):
+        F = F[np.asarray(nondominated(F))]
     if len(F) < 2:
         # Nothing to read the front's extent from (yet): keep the provisional scales.
         st.fixed = True
@@ -477,11 +529,23 @@ def _n_affordable(run: _Run, st: SweepState, share: float = 1.0) -> int:
 
 
 def _reserve(run: _Run, st: SweepState) -> int:
-    """Evaluations owed at the end: one per row that must report but has no exact design."""
+    """Evaluations owed at the end: one per row that has not had its last design evaluated
+    exactly (a pending row's warm start; on mixed problems, the decoded last design of a
+    row that stepped since its last exact evaluation)."""
     pending = int((st.status == PENDING).sum())
     if run.free:
         return pending
-    return pending + int(((st.status != PENDING) & ~st.has_best).sum())
+    return pending + int(((st.status != PENDING) & ~st.exact_current).sum())
+
+
+def _step_cost(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> np.ndarray:
+    """Cumulative evaluations (counted plus newly owed) of stepping the first ``i`` rows."""
+    cost = np.ones(len(rows), np.int64)
+    if not run.free:
+        # A checkpoint evaluates the decoded design now; otherwise a row whose last design
+        # was exact starts to owe one for its new design.
+        cost += 1 if checkpoint else st.exact_current[rows]
+    return np.cumsum(cost)
 
 
 def _schedule(run: _Run, st: SweepState) -> str | None:
@@ -506,6 +570,8 @@ def _schedule(run: _Run, st: SweepState) -> str | None:
         if _renormalise(run, st):
             _resume(run, st)
         return None
+    if st.fixed and run.s.anytime:
+        _restart_anchors(run, st)
     if run.polish and n_active and st.fixed and st.step >= run.next_polish:
         # Rows that have finished their descent are polished while the others descend.
         run.next_polish = st.step + s.polish_every
@@ -659,6 +725,25 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
     return len(rows)
 
 
+def _restart_anchors(run: _Run, st: SweepState) -> int:
+    """Finished anchors start again from random designs (``restarts`` times each).
+
+    An objective may have several local minima (ZDT3's f2 has one on every piece of the
+    front): a single descent can end at the wrong one, and then the front's end, and the
+    normalisation read from it, are missed. Each anchor keeps its best design over its
+    starts. Only a handful of rows, so a cheap insurance.
+    """
+    rows = run.anchors[(st.status[run.anchors] == DONE)
+                       & (st.restarts[run.anchors] < run.s.restarts)]
+    if not len(rows):
+        return 0
+    lo, hi = run.lo_in, run.hi_in
+    u = torch.as_tensor(run.rng.random((len(rows), lo.shape[0])), dtype=run.dtype,
+                        device=lo.device)
+    restart_rows(st, rows, _random_relaxed(run, lo + (hi - lo) * u))
+    return len(rows)
+
+
 def _add_gap_rows(run: _Run, st: SweepState) -> int:
     """New rows in the largest gaps of what the sweep has covered."""
     s = run.s
@@ -751,12 +836,18 @@ def _add_mgda_gap_rows(run: _Run, st: SweepState, n_new: int) -> int:
 
 # ---------------------------------------------------------------------- the driver
 def run_sweep(
-    problem: Problem, s: SweepSettings, *, budget: int | None, seed: int, device: torch.device
+    problem: Problem, s: SweepSettings, *, budget: int | None, seed: int, device: torch.device,
+    recorder: RunRecorder | None = None,
 ) -> Any:
-    """Run one batched sweep and return its :class:`~dse.result.Result`."""
+    """Run one batched sweep and return its :class:`~dse.result.Result`.
+
+    With ``recorder`` the sweep continues another run (a hybrid's evolutionary stage):
+    its counts, archive and history go on, ``budget`` is the whole run's, and every row
+    starts from the archive's best design for its own preference instead of ``init``.
+    """
     check_gradient_problem(problem, s.method)
     _validate(s)
-    run, st = _start(problem, s, budget=budget, seed=seed, device=device)
+    run, st = _start(problem, s, budget=budget, seed=seed, device=device, recorder=recorder)
     while True:
         if s.max_steps is not None and st.step >= s.max_steps:
             run.stop_reason = "max_steps"
@@ -769,18 +860,19 @@ def run_sweep(
         if not len(rows):
             continue
         ck = st.step % s.checkpoint_every == 0
-        per_row = 1 if run.free or not ck else 2
         left = run.budget - run.rec.n_evals - _reserve(run, st)
-        if left < per_row:
+        n = int(np.searchsorted(_step_cost(run, st, rows, ck), left, side="right"))
+        if n == 0:
             run.stop_reason = "budget"
             break
         # The last step may move only part of the batch: the budget is used to the end.
-        _step(run, st, rows[: left // per_row], ck)
+        _step(run, st, rows[:n], ck)
     return _finish(run, st, seed)
 
 
 def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
-           device: torch.device) -> tuple[_Run, SweepState]:
+           device: torch.device, recorder: RunRecorder | None = None
+           ) -> tuple[_Run, SweepState]:
     """Build the run's context and its state with every initial row (pending)."""
     dtype = {"float64": torch.float64, "float32": torch.float32}[s.dtype]
     K = problem.n_obj
@@ -789,10 +881,12 @@ def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
     P_anchor = _anchor_preferences(s, P_init)
     n_rows = B + len(P_anchor)
     free = exact_is_relaxed(problem)
-    stages = _stages(s, np.concatenate([P_init, P_anchor]), B)
-    min_budget = n_rows if free else n_rows + len(stages[0])
+    rec = RunRecorder(problem) if recorder is None else recorder
+    seeded = recorder is not None and len(rec.archive[0]) > 0
+    stages = [np.arange(n_rows)] if seeded else _stages(s, np.concatenate([P_init, P_anchor]), B)
+    min_budget = rec.n_evals + (n_rows if free else n_rows + len(stages[0]))
     if budget is None:
-        budget = default_sweep_budget(s, B, free)
+        budget = rec.n_evals + default_sweep_budget(s, B, free)
     if budget < min_budget:
         raise ValueError(
             f"budget {budget} is too small for {s.method!r} with {n_rows} designs per sweep: "
@@ -815,7 +909,7 @@ def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
         problem=problem, s=s, device=device, dtype=dtype, budget=int(budget), free=free,
         polish=polish and problem.is_mixed,
         weighting=None if s.method in _SCALARISED else _make_weighting(s, K),
-        rec=RunRecorder(problem), lo_in=lo_in, hi_in=hi_in, width=width, n_init=B,
+        rec=rec, lo_in=lo_in, hi_in=hi_in, width=width, n_init=B,
         anchors=np.zeros(0, np.int64), stages=stages,
         rng=np.random.default_rng([int(seed), 1]),
         gen=torch.Generator().manual_seed(int(seed) + 1),
@@ -839,13 +933,40 @@ def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
         run.anchors = np.flatnonzero((st.origin == ANCHOR) | own)
     else:
         run.anchors = np.zeros(0, np.int64)
+    if seeded:
+        _seed_from_archive(run, st)
+    st.z_last = st.z.clone()
     st.status[stages[0]] = ACTIVE
     return run, st
 
 
+def _seed_from_archive(run: _Run, st: SweepState) -> None:
+    """Normalise by the archive's front and start every row at its best archive design.
+
+    Each row (preference or anchor) takes the archive design with the best value by its
+    own scalarisation, so it starts next to its solution: its step count is set to half a
+    lifetime (small first steps), and the normalisation is fixed from the start.
+    """
+    X, F, _ = run.rec.archive
+    dev = st.z.device
+    Ft = torch.as_tensor(F, dtype=run.dtype, device=dev)
+    st.ideal = Ft.amin(0)
+    span = Ft.amax(0) - st.ideal
+    st.nadir = torch.where(span > 1e-12, Ft.amax(0), st.ideal + 1.0)
+    st.fixed = True
+    G0 = torch.zeros((len(F), run.problem.n_constr), dtype=run.dtype, device=dev)
+    Xt = torch.as_tensor(X, dtype=run.dtype, device=dev)
+    Z = run.problem.encode(Xt).to(run.dtype).clamp(run.lo_in, run.hi_in)
+    for r in range(st.n_rows):
+        idx = torch.full((len(F),), r, device=dev)
+        best = int(torch.argmin(_values(run, st, idx, Ft, G0)))
+        st.z[r] = Z[best]
+    st.opt.t[:] = _warm_age(run)
+
+
 def _finish(run: _Run, st: SweepState, seed: int) -> Any:
     """Report every row's best exact design, then the archive's other front points."""
-    s, problem = run.s, run.problem
+    s = run.s
     if int(st.n_bad):
         warnings.warn(
             f"{s.method}: {int(st.n_bad)} row-steps had a non-finite search direction (from "
@@ -858,12 +979,7 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
     # exactly report their current design (both reserved in the budget above).
     while run.next_stage < len(run.stages):
         _grow(run, st)
-    todo = np.flatnonzero(~st.has_best)
-    if len(todo):
-        z = st.z[torch.as_tensor(todo, device=st.z.device)]
-        X = problem.decode(z)
-        F, G = _exact(run, X)
-        _observe(run, st, todo, X, F, G, archive=True)
+    _evaluate_last(run, st, np.flatnonzero(~st.exact_current))
     final = (
         st.best_X.cpu().numpy(), st.best_F.detach().cpu().numpy(),
         st.best_G.detach().cpu().numpy(),
@@ -1089,7 +1205,8 @@ def _config(s: SweepSettings, st: SweepState, run: _Run) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- registry entries
-_BASE_DEFAULTS: dict[str, Any] = {
+#: The parameters every sweep method accepts, with their defaults.
+BASE_DEFAULTS: dict[str, Any] = {
     f: getattr(SweepSettings, f)
     for f in (
         "n_points", "preferences", "init", "optimizer", "lr", "lr_decay", "beta2",
@@ -1102,7 +1219,7 @@ _BASE_DEFAULTS: dict[str, Any] = {
 
 
 def _register(method: str, description: str, **defaults: Any) -> None:
-    base = {**_BASE_DEFAULTS, **defaults}
+    base = {**BASE_DEFAULTS, **defaults}
 
     def solver(problem: Problem, *, budget: int | None, seed: int, device: torch.device,
                **params: Any) -> Any:

@@ -79,6 +79,7 @@ class SweepState:
     """
 
     z: Tensor  # (N, n) current relaxed design of every row
+    z_last: Tensor  # (N, n) the last relaxed design evaluated (the step before ``z``)
     P: Tensor  # (N, K) preference vector on the simplex
     R: Tensor  # (N, K) task scaling derived from P
     opt: Adam
@@ -93,6 +94,7 @@ class SweepState:
     restarts: np.ndarray  # (N,) how often the row was restarted
     polished: np.ndarray  # (N,) best design is a local optimum of the exact polish
     age: np.ndarray  # (N,) steps taken since the row (re)started
+    exact_current: np.ndarray  # (N,) the decoded ``z_last`` was evaluated exactly
     ideal: Tensor  # (K,) running minimum of every evaluation
     nadir: Tensor  # (K,) current nadir estimate
     fixed: bool = False  # normalisation taken from the front (True) or provisional
@@ -119,6 +121,7 @@ def new_state(
 
     return SweepState(
         z=empty(0, n_relaxed),
+        z_last=empty(0, n_relaxed),
         P=empty(0, K),
         R=empty(0, K),
         opt=Adam(empty(0, n_relaxed), empty(0, n_relaxed), empty(0), beta2=beta2),
@@ -133,6 +136,7 @@ def new_state(
         restarts=np.zeros(0, np.int64),
         polished=np.zeros(0, bool),
         age=np.zeros(0, np.int64),
+        exact_current=np.zeros(0, bool),
         ideal=torch.full((K,), torch.inf, dtype=dtype, device=device),
         nadir=torch.ones(K, dtype=dtype, device=device),
         n_bad=torch.zeros((), dtype=torch.long, device=device),
@@ -161,6 +165,7 @@ def add_rows(
     first = st.n_rows
     like = st.z
     st.z = torch.cat([st.z, z.to(like)])
+    st.z_last = torch.cat([st.z_last, z.to(like)])
     st.P = torch.cat([st.P, P.to(like)])
     st.R = torch.cat([st.R, R.to(like)])
     n, K = z.shape[1], P.shape[1]
@@ -184,6 +189,7 @@ def add_rows(
     st.restarts = np.concatenate([st.restarts, np.zeros(r, np.int64)])
     st.polished = np.concatenate([st.polished, np.zeros(r, bool)])
     st.age = np.concatenate([st.age, np.zeros(r, np.int64)])
+    st.exact_current = np.concatenate([st.exact_current, np.zeros(r, bool)])
     return np.arange(first, first + r)
 
 
@@ -191,6 +197,9 @@ def restart_rows(st: SweepState, rows: np.ndarray, z: Tensor) -> None:
     """Start ``rows`` again from designs ``z`` with fresh optimiser moments."""
     idx = torch.as_tensor(rows, device=st.z.device)
     st.z[idx] = z.to(st.z)
+    # The row keeps its best design; nothing is owed for the new start until it steps.
+    st.z_last[idx] = z.to(st.z)
+    st.exact_current[rows] = True
     st.opt.m[idx] = 0.0
     st.opt.v[idx] = 0.0
     st.opt.t[idx] = 0.0
