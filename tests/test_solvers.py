@@ -137,9 +137,13 @@ def test_bad_inputs_raise_clear_errors() -> None:
         solve(p, "no_such_method")
     with pytest.raises(ValueError, match="accepted"):
         solve(p, "chebyshev", budget=1000, learning_rate=0.1)
-    # 20 preference rows plus one anchor row per objective, each evaluated at least once.
-    with pytest.raises(ValueError, match="at least 22"):
+    # 20 preference rows (their simplex corners serve as the anchors), each evaluated at
+    # least once; 10 user preferences without corners get one anchor row per objective.
+    with pytest.raises(ValueError, match="at least 20"):
         solve(p, "chebyshev", budget=10, n_points=20)
+    with pytest.raises(ValueError, match="at least 12"):
+        solve(p, "chebyshev", budget=5, preferences=[[0.1 * i + 0.05, 0.95 - 0.1 * i]
+                                                     for i in range(10)])
     with pytest.raises(ValueError, match="at least 200"):
         solve(p, "nsga2", budget=150)
     with pytest.raises(ValueError, match="needs gradients"):

@@ -144,10 +144,12 @@ def test_user_preferences_give_the_hypervolume_of_the_methods_own_vectors() -> N
 def test_anchors_reach_the_ends_of_the_front() -> None:
     p = get_problem("zdt1", n_var=10)
     res = solve(p, "epo", preferences=USER_PREFS[5:15], budget=4000, seed=0, device="cpu")
-    # Rows 10 and 11 are the anchors: one per objective, each at its end of the front.
-    anchors = res.F[10:12]
-    np.testing.assert_allclose(anchors[0], [0.0, 1.0], atol=2e-3)
-    np.testing.assert_allclose(anchors[1], [1.0, 0.0], atol=2e-3)
+    # Rows 10 and 11 are the anchors, one per simplex corner. For a ray method the corner
+    # e_k is the ray along objective k, which ends where every other objective is least.
+    assert res.config["anchor_rows"] == [10, 11]
+    np.testing.assert_allclose(res.config["row_preferences"][10:12], np.eye(2))
+    np.testing.assert_allclose(res.F[10], [1.0, 0.0], atol=2e-3)
+    np.testing.assert_allclose(res.F[11], [0.0, 1.0], atol=2e-3)
 
 
 def test_ray_preferences_invert_the_ray_map() -> None:

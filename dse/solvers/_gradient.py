@@ -83,7 +83,7 @@ import torch
 from torch import Tensor
 
 from dse.pareto import nondominated
-from dse.problem import Problem
+from dse.problem import Problem, Real
 from dse.solvers._api import register_solver
 from dse.solvers._epo_lp import MAX_OBJECTIVES, epo_lp_weights
 from dse.solvers._gaps import farthest_preferences, largest_gaps
@@ -154,8 +154,8 @@ class SweepSettings:
     polish_neighbours: int | None = None
     gap_tol: float = 1e-3
     renorm_tol: float = 1e-3
-    polish_every: int = 50
-    descent_share: float = 0.5
+    polish_every: int = 25
+    descent_share: float = 0.3
     ray_tol: float = 0.01
 
 
@@ -209,6 +209,7 @@ class _Run:
     converged_ages: list[int] = field(default_factory=list)
     max_age: float = math.inf
     next_polish: int = 0
+    bisected: set[bytes] = field(default_factory=set)
 
     @property
     def K(self) -> int:
@@ -239,13 +240,14 @@ def _normalised(st: SweepState, F: Tensor) -> Tensor:
     return (F - _ideal(st)) / _span(st)
 
 
-def _anchor_mask(st: SweepState, idx: Tensor) -> Tensor:
-    return torch.as_tensor(st.origin == ANCHOR, device=st.z.device)[idx]
+def _anchor_mask(run: _Run, st: SweepState, idx: Tensor) -> Tensor:
+    mask = np.isin(np.arange(st.n_rows), run.anchors)
+    return torch.as_tensor(mask, device=st.z.device)[idx]
 
 
 def _values(run: _Run, st: SweepState, idx: Tensor, F: Tensor, G: Tensor) -> Tensor:
     return row_values(
-        run.s, _normalised(st, F), G, st.P[idx], st.R[idx], _anchor_mask(st, idx)
+        run.s, _normalised(st, F), G, st.P[idx], st.R[idx], _anchor_mask(run, st, idx)
     )
 
 
@@ -290,7 +292,8 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
         pen = s.penalty * torch.relu(G).sum(-1)
     else:
         pen = torch.zeros(len(rows), dtype=run.dtype, device=st.z.device)
-    d = direction(s, z, Fn, pen, st.P[idx], st.R[idx], run.weighting, _anchor_mask(st, idx))
+    d = direction(s, z, Fn, pen, st.P[idx], st.R[idx], run.weighting,
+                  _anchor_mask(run, st, idx))
     # A non-finite entry (a singular derivative, a failed weighting) must not poison the
     # optimiser state: it is zeroed and counted on the device (reported at the end).
     st.n_bad = st.n_bad + (~torch.isfinite(d)).any(-1).sum()
@@ -412,7 +415,8 @@ def _warm_start(run: _Run, st: SweepState, rows: np.ndarray, src: np.ndarray,
     src_t = torch.as_tensor(src, device=dev)
     w_t = torch.as_tensor(w, dtype=run.dtype, device=dev)
     idx = torch.as_tensor(rows, device=dev)
-    st.z[idx] = torch.einsum("rk,rkn->rn", w_t, st.z[src_t]).clamp(run.lo_in, run.hi_in)
+    st.z[idx] = torch.einsum("rk,rkn->rn", w_t, _source_z(run, st, src_t)).clamp(
+        run.lo_in, run.hi_in)
     # Until it steps, a new row's last design is its start.
     st.z_last[idx] = st.z[idx]
     st.exact_current[rows] = st.has_best[rows]
@@ -424,6 +428,25 @@ def _warm_start(run: _Run, st: SweepState, rows: np.ndarray, src: np.ndarray,
     st.opt.m[idx] = 0.0
     st.F_check[idx] = torch.inf
     st.age[rows] = 0
+
+
+def _source_z(run: _Run, st: SweepState, src: Tensor) -> Tensor:
+    """Relaxed designs ``(r, k, n)`` that rows ``src`` pass on to warm starts.
+
+    A row that restarted (an anchor trying another basin, a row that missed its ray)
+    descends from a random design that says nothing about its neighbours' solutions: it
+    passes on its best design so far instead. Other rows pass on where they are.
+    """
+    z = st.z[src]
+    restarted = torch.as_tensor(st.restarts > 0, device=z.device)[src]
+    has_best = torch.as_tensor(st.has_best, device=z.device)[src]
+    use = restarted & has_best
+    if not bool(use.any()):
+        return z
+    best = run.problem.encode(st.best_X[src[use]]).to(z)
+    z = z.clone()
+    z[use] = best
+    return z
 
 
 def _front(run: _Run, st: SweepState) -> tuple[np.ndarray, np.ndarray]:
@@ -577,6 +600,7 @@ def _schedule(run: _Run, st: SweepState) -> str | None:
         run.next_polish = st.step + s.polish_every
         if _polish_pass(run, st) < 0:
             return "budget"
+        _bisect_gaps(run, st)
     if n_active:
         return None
     # Every row has converged and every stage has started.
@@ -596,6 +620,7 @@ def _anytime_round(run: _Run, st: SweepState) -> str | None:
         polished = _polish_pass(run, st)
         if polished < 0:
             return "budget"
+        polished += _bisect_gaps(run, st)
     added = _restart_collapsed(run, st) + _add_gap_rows(run, st)
     if added or polished:
         return None
@@ -621,6 +646,7 @@ def _polish_pass(run: _Run, st: SweepState, *, anchors: bool = False) -> int:
     rows = np.flatnonzero(todo)
     if not len(rows):
         return 0
+
     left = run.budget - run.rec.n_evals - _reserve(run, st)
     if left <= 0:
         return -1
@@ -668,6 +694,46 @@ def _polish_pass(run: _Run, st: SweepState, *, anchors: bool = False) -> int:
     st.polished[stuck] = True
     run.notes["polish_evals"] = run.notes.get("polish_evals", 0) + n_eval
     return n_eval
+
+
+def _bisect_gaps(run: _Run, st: SweepState) -> int:
+    """Exact designs halfway between front neighbours that share their discrete part.
+
+    Between two front points whose designs differ only in real variables, the design
+    with those reals averaged is usually a trade-off between them (a floorplan's aspect
+    ratio between two others): one evaluation each, no descent. The largest gaps of the
+    exact front are bisected first (:func:`largest_gaps`), ``refill * n_points`` of them
+    per call; a midpoint is never evaluated twice. Returns the evaluations made.
+    """
+    real = run.problem.kind_mask(Real)
+    if not real.any():
+        return 0
+    X, F = _front(run, st)
+    if len(F) < 2:
+        return 0
+    Fn = _normalised(st, torch.as_tensor(F, dtype=run.dtype, device=st.z.device))
+    n = run.n_init
+    left = run.budget - run.rec.n_evals - _reserve(run, st)
+    mids: list[np.ndarray] = []
+    for i, j in largest_gaps(Fn.cpu().numpy(), len(F)):
+        if len(mids) >= min(n, left):
+            break
+        if (X[i, real] == X[j, real]).all():
+            continue
+        for a, b in ((i, j), (j, i)):
+            mid = X[a].copy()
+            mid[real] = (X[a, real] + X[b, real]) / 2
+            key = mid.tobytes()
+            if key not in run.bisected:
+                run.bisected.add(key)
+                mids.append(mid)
+    if not mids:
+        return 0
+    Xm = run.problem.repair(torch.as_tensor(np.asarray(mids), dtype=run.dtype,
+                                            device=st.z.device))
+    _exact_observed(run, st, Xm)
+    run.notes["bisect_evals"] = run.notes.get("bisect_evals", 0) + len(mids)
+    return len(mids)
 
 
 def _exact_observed(run: _Run, st: SweepState, X: Tensor) -> tuple[Tensor, Tensor]:
@@ -927,10 +993,11 @@ def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
     add_rows(st, z0[:B], P_all[:B], _scaling(s, P_all[:B]), PREFERENCE)
     if len(P_anchor):
         add_rows(st, z0[B:], P_all[B:], _scaling(s, P_all[B:]), ANCHOR)
-    if s.anchors and s.method != "mgda":
-        corners = np.isclose(P_all.cpu().numpy().max(1), 1.0)
-        own = corners & (np.arange(n_rows) < B) if s.method == "weighted_sum" else False
-        run.anchors = np.flatnonzero((st.origin == ANCHOR) | own)
+    if s.anchors and s.method != "mgda" and K > 1:
+        # One row per corner of the simplex: the first row with that corner preference.
+        P_np = P_all.cpu().numpy()
+        corner = np.isclose(P_np[:, None, :], np.eye(K)[None, :, :]).all(-1)
+        run.anchors = np.sort(corner.argmax(0))
     else:
         run.anchors = np.zeros(0, np.int64)
     if seeded:
@@ -1012,19 +1079,16 @@ def _initial_preferences(s: SweepSettings, n_obj: int, seed: int) -> np.ndarray:
 
 
 def _anchor_preferences(s: SweepSettings, P: np.ndarray) -> np.ndarray:
-    """Corner preferences of the anchor rows, one per objective.
+    """Corner preferences of the anchor rows the initial set lacks, one per objective.
 
-    An anchor minimises its objective (a weighted sum with the other weights at
-    ``weight_floor``, whatever the method: a Tchebycheff corner ray stops short of a steep
-    end of the front). A weighted-sum sweep's own corner rows are exactly that, so it
-    only adds the corners it lacks.
+    The anchors find the front's extreme points (see
+    :func:`dse.solvers._scalarize.anchor_weights`); a corner among the user's preferences
+    already asks for one and serves as that anchor itself.
     """
     K = P.shape[1]
     if not s.anchors or s.method == "mgda" or K < 2:
         return np.zeros((0, K))
     eye = np.eye(K)
-    if s.method != "weighted_sum":
-        return eye
     have = np.isclose(P[:, None, :], eye[None, :, :]).all(-1).any(0)
     return eye[~have]
 
@@ -1063,9 +1127,9 @@ def _stages(s: SweepSettings, P: np.ndarray, n_init: int | None = None) -> list[
     start = s.grow_start if s.grow_start is not None else max(K + 1, n_init // 16)
     if not s.grow or s.method == "mgda" or not isinstance(s.init, str) or start >= B:
         return [np.arange(B)]
-    # Added anchors first, then the initial corners, then farthest points.
+    # The corners first (added anchors or the user's own), then farthest points.
     corners = list(range(n_init, B)) + [i for i in range(n_init) if np.isclose(P[i].max(), 1.0)]
-    order = corners[: 2 * K] if corners else [int(np.argmax(P.max(1)))]
+    order = corners[:K] if corners else [int(np.argmax(P.max(1)))]
     start = max(start, len(order))
     dist = np.min(np.linalg.norm(P[:, None, :] - P[order][None, :, :], axis=-1), axis=1)
     while len(order) < B:
@@ -1200,6 +1264,10 @@ def _config(s: SweepSettings, st: SweepState, run: _Run) -> dict[str, Any]:
         budget=int(run.budget), n_designs=run.n_init, steps=st.step, device=str(run.device),
         stop_reason=run.stop_reason, rounds=run.rounds,
         polish_evals=run.notes.get("polish_evals", 0),
+        bisect_evals=run.notes.get("bisect_evals", 0),
+        # Every row's preference (user rows, then anchors, gap rows and restarts), so that
+        # each row of ``Result.F`` can be read against its ray.
+        row_preferences=st.P.cpu().numpy().tolist(), anchor_rows=run.anchors.tolist(),
     )
     return cfg
 

@@ -27,6 +27,7 @@ from torch import Tensor
 __all__ = [
     "INFEASIBLE",
     "RAY_METHODS",
+    "anchor_weights",
     "direction",
     "ray_preferences",
     "row_values",
@@ -80,12 +81,12 @@ def direction(
     independent, so the gradient of the sum is each row's own gradient). Jacobian methods
     take K backward passes, one per objective, and apply the batched weighting to the
     Gramian of the preference-scaled task gradients ``J_s = diag(r) J``. Rows flagged in
-    ``anchor`` (a ``(B,)`` bool mask) minimise their one objective whatever the method:
-    the weighted sum with a corner preference, lexicographic up to ``weight_floor``.
+    ``anchor`` (a ``(B,)`` bool mask) descend on :func:`anchor_weights` instead.
     """
+    A = anchor_weights(s, P)
     if s.method in ("weighted_sum", "chebyshev"):
         loss = _weighted(Fn, P, s) if s.method == "weighted_sum" else _chebyshev(Fn, R, s)
-        loss = torch.where(anchor, _weighted(Fn, P, s), loss) + pen
+        loss = torch.where(anchor, (A * Fn).sum(-1), loss) + pen
         return torch.autograd.grad(loss.sum(), z)[0]
     K = Fn.shape[-1]
     Fp = Fn + pen[:, None]
@@ -98,9 +99,23 @@ def direction(
     losses = R * (Fn.detach() + s.utopia)
     w = weighting(G, losses=losses)
     d = torch.einsum("bk,bkn->bn", w.to(Js.dtype), Js)
-    W = P.clamp(min=s.weight_floor)
-    d_anchor = torch.einsum("bk,bkn->bn", W / W.sum(-1, keepdim=True), J)
+    d_anchor = torch.einsum("bk,bkn->bn", A, J)
     return torch.where(anchor[:, None], d_anchor, d)
+
+
+def anchor_weights(s: Any, P: Tensor) -> Tensor:
+    """Weights ``(B, K)`` by which an anchor row with corner preference ``P`` descends.
+
+    For weight methods the corner ``e_k`` means "minimise objective k": weights ``e_k``.
+    For ray methods it is the ray through ``e_k``, which ends at the extreme point where
+    every *other* objective is smallest: weights ``1 - e_k``. Either way the remaining
+    weights are ``weight_floor``, so the anchor is lexicographic (Pareto optimal), and it
+    reaches a steep end of the front that a Tchebycheff ray, offset by the utopia, stops
+    short of.
+    """
+    W = (1.0 - P) if s.method in RAY_METHODS else P
+    W = W.clamp(min=s.weight_floor)
+    return W / W.sum(-1, keepdim=True)
 
 
 def row_values(s: Any, Fn: Tensor, G: Tensor, P: Tensor, R: Tensor, anchor: Tensor) -> Tensor:
@@ -118,7 +133,7 @@ def row_values(s: Any, Fn: Tensor, G: Tensor, P: Tensor, R: Tensor, anchor: Tens
         val = Fn.sum(-1)
     else:
         lam = scaling("chebyshev", P, utopia=s.utopia, weight_floor=s.weight_floor)
-        val = torch.where(anchor, _weighted(Fn, P, s), _chebyshev(Fn, lam, s))
+        val = torch.where(anchor, (anchor_weights(s, P) * Fn).sum(-1), _chebyshev(Fn, lam, s))
     viol = torch.relu(G).sum(-1) if G.shape[-1] else torch.zeros_like(val)
     val = torch.where(viol > 0, INFEASIBLE + viol, val)
     return torch.where(torch.isfinite(val), val, torch.full_like(val, torch.inf))

@@ -1,0 +1,110 @@
+"""The hybrid solver: both orders, one shared count, archive and history, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_solvers import CountingBowls, MixedNoRelaxation, _check_result
+from test_sweep_engine import CountingTable
+
+import dse.solvers._gradient as engine
+import dse.solvers._hybrid as hybrid
+from dse.indicators import hypervolume
+from dse.problem import get_problem
+from dse.solvers import list_solvers, solve
+
+
+def test_hybrid_is_registered_with_its_kind() -> None:
+    listed = {d["name"]: d for d in list_solvers("hybrid")}
+    assert set(listed) == {"hybrid"}
+    params = listed["hybrid"]["parameters"]
+    assert params["first"] == "sweep" and params["evolutionary"] == "nsga2"
+    assert 0 < params["share"] < 1
+
+
+@pytest.mark.parametrize("first", ["sweep", "evolutionary"])
+def test_hybrid_counts_every_evaluation_of_both_stages(first: str) -> None:
+    p = CountingTable()
+    res = solve(p, "hybrid", budget=3000, seed=0, device="cpu", first=first, n_points=8,
+                pop_size=20)
+    assert res.n_evals == p.rows
+    assert 3000 - 20 < res.n_evals <= 3000  # pymoo may drop a few duplicate offspring
+    assert res.method == "hybrid" and res.config["first"] == first
+    _check_result(res, p, 3000)
+    # One history across both stages: counts and archive hypervolume never go back.
+    h = res.history
+    assert h["n_evals"].iloc[-1] == res.n_evals
+    assert (np.diff(h["hypervolume"]) >= -1e-12).all()
+
+
+def test_sweep_first_hands_its_designs_to_the_population(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+    original = hybrid.run_evolutionary
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["initial"] = kwargs["initial"]
+        seen["evals_before"] = kwargs["recorder"].n_evals
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(hybrid, "run_evolutionary", spy)
+    swept = solve(CountingBowls(), "chebyshev", budget=600, seed=0, device="cpu",
+                  n_points=8)
+    res = solve(CountingBowls(), "hybrid", budget=1000, seed=0, device="cpu", n_points=8,
+                pop_size=20, sweep="chebyshev", share=0.6)
+    # The sweep stage is the same sweep as on its own (same seed, same budget share)...
+    assert seen["evals_before"] == 600
+    # ...and its designs, front first, seed the population.
+    front = swept.front_X
+    np.testing.assert_array_equal(seen["initial"][: len(front)],
+                                  swept.X[swept.front_mask])
+    assert len(seen["initial"]) == len(swept.X)
+    assert res.config["evolutionary_budget"] == 400
+
+
+def test_evolutionary_first_seeds_every_row_from_the_archive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = []
+    original = engine._seed_from_archive
+
+    def spy(run, st):  # type: ignore[no-untyped-def]
+        calls.append(st.n_rows)
+        original(run, st)
+        # Every row starts at an archive design (encoded), next to its solution.
+        X, _, _ = run.rec.archive
+        Z = run.problem.encode(X)
+        for z in st.z.numpy():
+            assert np.isclose(Z, z).all(axis=1).any()
+
+    monkeypatch.setattr(engine, "_seed_from_archive", spy)
+    p = get_problem("zdt1", n_var=6)
+    res = solve(p, "hybrid", budget=2000, seed=0, device="cpu", first="evolutionary",
+                n_points=8, pop_size=20)
+    # 8 rows: the method's own vectors hold the simplex corners, which are the anchors.
+    assert calls == [8]
+    _check_result(res, p, 2000)
+
+
+def test_hybrid_rejects_bad_parameters() -> None:
+    p = CountingBowls()
+    with pytest.raises(ValueError, match="share"):
+        solve(p, "hybrid", budget=2000, share=1.5)
+    with pytest.raises(ValueError, match="sweep"):
+        solve(p, "hybrid", budget=2000, sweep="nsga2")
+    with pytest.raises(ValueError, match="first"):
+        solve(p, "hybrid", budget=2000, first="both")
+    with pytest.raises(ValueError, match="too small"):
+        solve(p, "hybrid", budget=150, pop_size=100)
+    with pytest.raises(ValueError, match="relaxation"):
+        solve(MixedNoRelaxation(), "hybrid", budget=2000)
+
+
+def test_hybrid_beats_its_parts_on_codesign() -> None:
+    # At an equal budget the hybrid's front is above both of its stages run alone.
+    p = get_problem("codesign")
+    ref = p.ref_point
+    hv = {
+        m: hypervolume(solve(p, m, budget=6000, seed=0, device="cpu").front_F, ref)
+        for m in ("hybrid", "epo", "nsga2")
+    }
+    assert hv["hybrid"] > hv["epo"] > hv["nsga2"]
