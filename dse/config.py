@@ -163,11 +163,17 @@ class ProblemDefaults:
 #: (a prefix: ``zdt`` covers zdt1..zdt6).
 PROBLEM_DEFAULTS: dict[str, ProblemDefaults] = {
     "codesign": ProblemDefaults(
-        ("weighted_sum", "chebyshev", "mgda", "nsga2", "moead", "random"), 40000, 600),
+        ("hybrid", "epo", "chebyshev", "weighted_sum", "mgda", "nsga2", "moead", "random"),
+        40000, 600),
     "zdt": ProblemDefaults(("weighted_sum", "mgda", "nsga2", "moead"), 5000, 300),
     "dtlz": ProblemDefaults(("chebyshev", "mgda", "nsga3", "moead"), 5000, 300),
     "pmtl": ProblemDefaults(("weighted_sum", "epo", "mgda", "nsga2"), 3000, 200),
     "cagrad_toy": ProblemDefaults(("weighted_sum", "mgda", "cagrad", "nsga2"), 3000, 200),
+    # Small constrained engineering problems (problems/engineering), some with tables.
+    **{name: ProblemDefaults(("hybrid", "epo", "chebyshev", "weighted_sum", "nsga2"),
+                             10000, 600)
+       for name in ("bnh", "srn", "osy", "tnk", "truss2d", "welded_beam",
+                    "car_side_impact", "mw")},
     # Network weights (hundreds to thousands of variables): gradient methods only.
     "gradnorm_regression": ProblemDefaults(("weighted_sum", "mgda", "cagrad"), 3000, 200),
     "multidigits": ProblemDefaults(("weighted_sum", "mgda", "cagrad"), 3000, 200),

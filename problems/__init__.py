@@ -5,6 +5,6 @@ surrogate and differentiable multi-task-learning problems. Each module registers
 problems with :func:`dse.register_problem`.
 """
 
-from problems import codesign, dtlz, mtl, pmtl, zdt
+from problems import codesign, dtlz, engineering, mtl, pmtl, zdt
 
-__all__ = ["codesign", "dtlz", "mtl", "pmtl", "zdt"]
+__all__ = ["codesign", "dtlz", "engineering", "mtl", "pmtl", "zdt"]

@@ -121,9 +121,12 @@ def test_default_methods_and_quick_budgets(monkeypatch: pytest.MonkeyPatch) -> N
         d = problem_defaults(name)
         assert set(d.methods) <= set(kinds), (name, d.methods)
         assert 0 < d.quick_budget <= d.budget
-    # Both kinds by default on co-design: the issue asks for gradient + evolutionary.
+    # Every kind by default on co-design: gradient, evolutionary and the hybrid of both.
     assert {kinds[m] for m in problem_defaults("codesign").methods} == {
-        "gradient", "evolutionary"}
+        "gradient", "evolutionary", "hybrid"}
+    # The engineering problems (and their variants) pick up their family's defaults.
+    assert problem_defaults("mw7") == problem_defaults("welded_beam")
+    assert "hybrid" in problem_defaults("welded_beam").methods
     cfg = parse_overrides(["problem=codesign"])
     monkeypatch.setenv("DSE_QUICK", "1")
     quick = resolve(cfg).budgets

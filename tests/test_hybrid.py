@@ -108,3 +108,15 @@ def test_hybrid_beats_its_parts_on_codesign() -> None:
         for m in ("hybrid", "epo", "nsga2")
     }
     assert hv["hybrid"] > hv["epo"] > hv["nsga2"]
+
+
+def test_repeated_seed_designs_enter_the_first_population_once() -> None:
+    # Sweep rows may share a design; pymoo would drop the repeats from the first population
+    # and leave the budget short. Each enters once, in order, and random designs fill up.
+    from dse.solvers._evolutionary import run_evolutionary
+
+    p = CountingBowls()
+    X = p.sample(5, seed=123)  # not the designs the population's own seed draws
+    res = run_evolutionary("nsga2", p, budget=200, seed=0, pop_size=20,
+                           initial=np.concatenate([X, X[::-1], X]))
+    assert res.n_evals == p.rows == 200

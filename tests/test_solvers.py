@@ -194,6 +194,28 @@ def test_evolutionary_methods_count_and_return_valid_results(method: str) -> Non
     _check_result(res, p, budget)
 
 
+class NeverFeasible(Problem):
+    """A constraint no design meets: the run must still report, with an empty front."""
+
+    name = "never_feasible"
+
+    def __init__(self) -> None:
+        super().__init__([Real("x", 0.0, 1.0), Real("y", 0.0, 1.0)], n_obj=2, n_constr=1)
+
+    def _evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = torch.stack([x[..., 0], 1 - x[..., 0] + x[..., 1]], -1)
+        return f, 1.0 + x[..., 1:]
+
+
+@pytest.mark.parametrize("method", ["nsga2", "chebyshev", "epo", "hybrid"])
+def test_no_feasible_design_gives_an_empty_front_not_an_error(method: str) -> None:
+    p = NeverFeasible()
+    res = solve(p, method, budget=1000, seed=0, device="cpu")
+    assert res.n_evals == 1000
+    assert not res.feasible.any() and res.front_F.shape == (0, 2)
+    assert len(res.X) >= 1 and res.G.shape == (len(res.X), 1)
+
+
 def test_every_pymoo_method_is_built_with_the_exact_operators() -> None:
     pytest.importorskip("numba")
     from dse.solvers._evolutionary import _build, _ExactRepair, _ExactSampling

@@ -98,7 +98,13 @@ class _ExactSampling(Sampling):
 
     def __init__(self, initial: np.ndarray | None = None) -> None:
         super().__init__()
-        self.initial = None if initial is None else np.asarray(initial, dtype=float)
+        if initial is not None:
+            # Repeated designs would be dropped by pymoo's duplicate elimination, leaving
+            # the first population short (and the budget not fully used): keep each once.
+            initial = np.asarray(initial, dtype=float)
+            _, first = np.unique(initial, axis=0, return_index=True)
+            initial = initial[np.sort(first)]
+        self.initial = initial
 
     def _do(self, problem: Any, n_samples: int, *args: Any, random_state: Any = None,
             **kwargs: Any) -> np.ndarray:

@@ -751,7 +751,9 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
     row's while their preferences differ (it was caught on the way: a stationary point at
     a concave front's end, a discrete design shared by many rays), or, for ray methods,
     when its point is off its ray by more than ``ray_tol`` (the preference of the ray
-    through the point differs from the row's by that much). It starts again between the
+    through the point differs from the row's by that much), or when another row's feasible
+    point beats it in every objective by more than ``gap_tol`` (it stalled behind the
+    front, on a plateau or in a local minimum). It starts again between the
     rows that did land on theirs (a warm start from their designs, which is what a row
     between solved neighbours needs), or from a random design when none did.
     """
@@ -770,6 +772,14 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
     if s.method in RAY_METHODS:
         off = np.linalg.norm(ray_preferences(Fn_t, s.utopia).cpu().numpy() - P, axis=1)
         missed |= off > s.ray_tol
+    # Or it stalled behind the front (a plateau, a local minimum; on its ray, far out):
+    # another row's feasible point is better in every objective by more than gap_tol.
+    rows_q = np.flatnonzero(st.has_best)
+    q_idx = torch.as_tensor(rows_q, device=st.z.device)
+    feasible = (torch.relu(st.best_G[q_idx]).sum(-1) <= 0).cpu().numpy()
+    Q = _normalised(st, st.best_F[q_idx]).cpu().numpy()[feasible]
+    if len(Q):
+        missed |= (Q[None, :, :] < Fn[:, None, :] - s.gap_tol).all(-1).any(1)
     rows = have[missed & (st.restarts[have] < s.restarts)]
     if not len(rows):
         return 0
@@ -1047,6 +1057,7 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
     while run.next_stage < len(run.stages):
         _grow(run, st)
     _evaluate_last(run, st, np.flatnonzero(~st.exact_current))
+    _adopt_archive(run, st)
     final = (
         st.best_X.cpu().numpy(), st.best_F.detach().cpu().numpy(),
         st.best_G.detach().cpu().numpy(),
@@ -1058,6 +1069,60 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
     result.config["n_final"] = run.n_init
     result.config["n_rows"] = st.n_rows
     return result
+
+
+def _adopt_archive(run: _Run, st: SweepState, chunk: int = 1 << 22) -> None:
+    """Rows stalled behind the front report the run's best design for their preference.
+
+    A row can end on a plateau or in a local minimum (a flat region where every gradient
+    vanishes, far out on its ray) after its restarts are spent. When a design the run
+    evaluated exactly beats the row's in every objective by more than ``gap_tol``
+    (normalised), the row takes the archive's best design by its own value
+    (:func:`row_values`) instead: no new evaluation, and no preference reports a design
+    the run knows to be dominated; an infeasible row takes one as well. Rows on the front
+    keep their own designs, so rows stay distinct where the front is discrete.
+    """
+    X, F, G = run.rec.archive
+    if not len(X):
+        return
+    dev = st.z.device
+    Fa = torch.as_tensor(F, dtype=run.dtype, device=dev)
+    Ga = torch.as_tensor(G, dtype=run.dtype, device=dev)
+    Fn = _normalised(st, Fa)
+    has = np.flatnonzero(st.has_best)
+    h_idx = torch.as_tensor(has, device=dev)
+    own = _normalised(st, st.best_F[h_idx])
+    # An infeasible row takes a feasible archive design too (the archive is feasible).
+    beaten = torch.relu(st.best_G[h_idx]).sum(-1) > 0
+    blk = max(1, chunk // max(1, len(has) * run.K))
+    for j0 in range(0, len(X), blk):
+        beaten |= (Fn[None, j0:j0 + blk] < own[:, None] - run.s.gap_tol).all(-1).any(1)
+    rows = has[beaten.cpu().numpy()]
+    if not len(rows):
+        return
+    idx = torch.as_tensor(rows, device=dev)
+    P, R, anchor = st.P[idx], st.R[idx], _anchor_mask(run, st, idx)
+    n = len(rows)
+    best_val = torch.full((n,), torch.inf, dtype=run.dtype, device=dev)
+    best_j = torch.zeros(n, dtype=torch.long, device=dev)
+    step = max(1, chunk // n)  # rows x archive values, a bounded block at a time
+
+    def rep(t: Tensor, a: int) -> Tensor:
+        return t[:, None].expand(n, a, *t.shape[1:]).reshape(n * a, *t.shape[1:])
+
+    for j0 in range(0, len(X), step):
+        a = min(step, len(X) - j0)
+        vals = row_values(
+            run.s, Fn[j0:j0 + a].repeat(n, 1), Ga[j0:j0 + a].repeat(n, 1),
+            rep(P, a), rep(R, a), rep(anchor, a),
+        ).reshape(n, a)
+        v, j = vals.min(1)
+        better = v < best_val
+        best_val = torch.where(better, v, best_val)
+        best_j = torch.where(better, j + j0, best_j)
+    pick = best_j.cpu().numpy()
+    Xa = torch.as_tensor(X[pick], dtype=st.best_X.dtype, device=dev)
+    _observe(run, st, rows, Xa, Fa[best_j], Ga[best_j], archive=False)
 
 
 # ---------------------------------------------------------------------- pieces

@@ -146,7 +146,7 @@ class RunRecorder:
         )
         X = np.concatenate([Xf, Xa[extra]])
         F = np.concatenate([Ff, Fa[extra]])
-        G = np.concatenate([Gf, Ga.reshape(len(Xa), -1)[extra]])
+        G = np.concatenate([Gf, Ga.reshape(len(Xa), Gf.shape[1])[extra]])
         ref = None if self.ref_point is None else self.ref_point.tolist()
         return Result(
             problem=self.problem.name,
