@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_engineering import CASES
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.problem import Problem as PymooProblem
 from pymoo.core.repair import Repair
@@ -72,24 +73,14 @@ from problems.engineering.fronts import (
     thin_front,
 )
 
-#: Targets whose front is stored: key -> (problem name, parameters).
+#: Targets whose front is stored (searched by long runs); every other case of the
+#: engineering bench has its front computed, checked with --check.
 STORED: dict[str, tuple[str, dict[str, Any]]] = {
-    "welded_beam": ("welded_beam", {}),
-    "welded_beam-discrete": ("welded_beam", {"discrete": True}),
-    "car_side_impact": ("car_side_impact", {}),
-    "car_side_impact-discrete": ("car_side_impact", {"discrete": True}),
+    key: CASES[key] for key in
+    ("welded_beam", "welded_beam-discrete", "car_side_impact", "car_side_impact-discrete")
 }
-
-#: Targets whose front is computed, checked with --check.
 COMPUTED: dict[str, tuple[str, dict[str, Any]]] = {
-    "bnh": ("bnh", {}),
-    "srn": ("srn", {}),
-    "srn-integer": ("srn", {"integer": True}),
-    "osy": ("osy", {}),
-    "tnk": ("tnk", {}),
-    "truss2d": ("truss2d", {}),
-    "truss2d-discrete": ("truss2d", {"discrete": True}),
-    **{f"mw{i}": (f"mw{i}", {}) for i in range(1, 15)},
+    key: case for key, case in CASES.items() if key not in STORED
 }
 
 # Discrete variables with at most this many joint values are enumerated, not searched.
