@@ -120,3 +120,25 @@ def test_repeated_seed_designs_enter_the_first_population_once() -> None:
     res = run_evolutionary("nsga2", p, budget=200, seed=0, pop_size=20,
                            initial=np.concatenate([X, X[::-1], X]))
     assert res.n_evals == p.rows == 200
+
+
+def test_a_sweep_that_gives_up_leaves_its_share_to_the_population() -> None:
+    # No design is ever feasible: with give_up=0.5 the sweep stops after half its share
+    # ("infeasible") and the population runs on in whole generations of the rest.
+    from test_solvers import NeverFeasible
+
+    p = NeverFeasible()
+    swept = solve(p, "chebyshev", budget=2000, seed=0, device="cpu", give_up=0.5)
+    assert swept.stop_reason == "infeasible"
+    assert 1000 <= swept.n_evals < 1200
+    res = solve(p, "hybrid", budget=4000, seed=0, device="cpu", pop_size=20, give_up=0.5,
+                share=0.5)
+    assert res.config["sweep.stop_reason"] == "infeasible"
+    assert res.config["evolutionary_budget"] > 2000
+    assert 4000 - 20 < res.n_evals <= 4000
+    # Without give_up the sweep keeps its whole share.
+    full = solve(p, "hybrid", budget=4000, seed=0, device="cpu", pop_size=20, share=0.5)
+    assert full.config["sweep.stop_reason"] == "budget"
+    assert full.config["evolutionary_budget"] == 2000 and full.n_evals == 4000
+    with pytest.raises(ValueError, match="give_up"):
+        solve(p, "chebyshev", budget=2000, seed=0, device="cpu", give_up=1.5)

@@ -45,8 +45,10 @@ round of improvements and carries on:
 - *gap rows*: ``refill * n_points`` new preference vectors, farthest from everything
   covered so far (:mod:`dse.solvers._gaps`), warm-started from their nearest rows.
 
-The run stops when the budget is spent (``stop_reason="budget"``), at ``max_steps``, or
-when no gap larger than ``gap_tol`` is left and nothing improves (``"converged"``).
+The run stops when the budget is spent (``stop_reason="budget"``), at ``max_steps``,
+when no gap larger than ``gap_tol`` is left and nothing improves (``"converged"``), or,
+with ``give_up`` set, when that share of the budget found no feasible design
+(``"infeasible"``).
 
 Discrete variables
 ------------------
@@ -157,6 +159,7 @@ class SweepSettings:
     polish_every: int = 25
     descent_share: float = 0.3
     ray_tol: float = 0.01
+    give_up: float | None = None
 
 
 def exact_is_relaxed(problem: Problem) -> bool:
@@ -928,6 +931,9 @@ def run_sweep(
         if s.max_steps is not None and st.step >= s.max_steps:
             run.stop_reason = "max_steps"
             break
+        if _hopeless(run):
+            run.stop_reason = "infeasible"
+            break
         reason = _schedule(run, st)
         if reason is not None:
             run.stop_reason = reason
@@ -944,6 +950,18 @@ def run_sweep(
         # The last step may move only part of the batch: the budget is used to the end.
         _step(run, st, rows[:n], ck)
     return _finish(run, st, seed)
+
+
+def _hopeless(run: _Run) -> bool:
+    """With ``give_up``: ``give_up`` of the budget spent and still no feasible design.
+
+    On problems whose feasible set a penalised descent does not reach (narrow or
+    disconnected feasible regions far from where the rows start), the rest of the budget
+    is better spent elsewhere: a hybrid hands it to its evolutionary stage.
+    """
+    s = run.s
+    return (s.give_up is not None and run.problem.n_constr > 0 and run.rec.n_front == 0
+            and run.rec.n_evals >= s.give_up * run.budget)
 
 
 def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
@@ -1310,6 +1328,10 @@ def _validate(s: SweepSettings) -> None:
                     ("descent_share", s.descent_share)):
         if not 0 < v <= 1:
             raise ValueError(f"{name} must lie in (0, 1], got {v!r}")
+    if s.give_up is not None and (isinstance(s.give_up, bool)
+                                  or not isinstance(s.give_up, (int, float))
+                                  or not 0 < s.give_up <= 1):
+        raise ValueError(f"give_up must be None or a number in (0, 1], got {s.give_up!r}")
     for name in ("ftol", "smooth", "rho", "weight_floor", "penalty", "gap_tol", "renorm_tol",
                  "ray_tol"):
         v = getattr(s, name)
@@ -1346,7 +1368,7 @@ BASE_DEFAULTS: dict[str, Any] = {
         "max_steps", "check_every", "ftol", "checkpoint_every", "penalty", "dtype", "grow",
         "grow_start", "grow_factor", "stage_steps", "anchors", "anytime", "refill",
         "restarts", "polish", "polish_neighbours", "polish_every", "gap_tol", "renorm_tol",
-        "descent_share", "ray_tol",
+        "descent_share", "ray_tol", "give_up",
     )
 }
 

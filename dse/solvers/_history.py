@@ -96,6 +96,11 @@ class RunRecorder:
         """``(X, F, G)`` of the feasible non-dominated designs seen so far."""
         return self._X.copy(), self._F.copy(), self._G.copy()
 
+    @property
+    def n_front(self) -> int:
+        """How many feasible non-dominated designs the archive holds."""
+        return len(self._F)
+
     def hypervolume(self) -> float:
         """Hypervolume of the archive w.r.t. :attr:`ref_point` (0 when nothing is known)."""
         if self.ref_point is None or not len(self._F):
