@@ -40,8 +40,10 @@ round of improvements and carries on:
 - *polish* (problems with integer, table or categorical variables): each row's best
   exact design moves to its best exactly evaluated neighbour (one discrete move away,
   :mod:`dse.solvers._polish`) while that improves the row's own value;
-- *restarts*: rows whose design collapsed onto another row's start again from a random
-  design (at most ``restarts`` times each);
+- *restarts*: rows whose design collapsed onto another row's, missed their ray, or
+  stalled behind the front start again between the rows that landed (from a random design
+  when none did), at most ``restarts`` times each; a row still behind the front at the
+  end reports the run's best design for its preference;
 - *gap rows*: ``refill * n_points`` new preference vectors, farthest from everything
   covered so far (:mod:`dse.solvers._gaps`), warm-started from their nearest rows.
 
