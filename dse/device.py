@@ -25,4 +25,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(
             f"device {device!r} was requested but CUDA is not available; use 'cpu' or 'auto'"
         )
+    if dev.type not in ("cpu", "cuda"):
+        # "meta", "mps", "xla", ...: torch knows the name, dse does not run there.
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
+        )
     return dev

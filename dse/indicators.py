@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dse.checks import positive_number
 from dse.pareto import NanPolicy, as_points, check_nan_policy, nan_rows, raise_nan_rows
 
 __all__ = [
@@ -377,8 +378,7 @@ def reference_point(ideal: object, nadir: object, offset: float = 0.1) -> np.nda
     """
     lo = _vector(ideal, "ideal")
     hi = _vector(nadir, "nadir", lo.shape[0])
-    if not offset > 0:
-        raise ValueError(f"offset must be > 0, got {offset}")
+    offset = positive_number("offset", offset)
     if np.any(hi < lo):
         raise ValueError(f"nadir must be >= ideal in every objective, got ideal={lo.tolist()} "
                          f"nadir={hi.tolist()}")

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dse.checks import whole_number
+
 __all__ = [
     "Method",
     "NanPolicy",
@@ -218,8 +220,8 @@ def nondominated(
         three objectives.
     """
     F = as_points(F)
-    if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
+    if chunk_size is not None:
+        chunk_size = whole_number("chunk_size", chunk_size, 1)
     if method not in ("auto", "sweep", "pairwise"):
         raise ValueError(f"method must be 'auto', 'sweep' or 'pairwise', got {method!r}")
     if method == "sweep" and F.shape[-1] > 3:

@@ -428,6 +428,12 @@ class Problem:
             raise ValueError(
                 f"z must have shape (..., n_relaxed={self.n_relaxed}), got {tuple(zt.shape)}"
             )
+        finite = torch.isfinite(zt).all(dim=-1)
+        if not bool(finite.all()):
+            raise ValueError(
+                f"{self.name}.decode: {int((~finite).sum())} relaxed design(s) hold NaN or "
+                "inf; decode needs finite values (a diverged optimiser step?)"
+            )
         cols = []
         j = 0
         for v in self.variables:
@@ -556,22 +562,57 @@ class Problem:
                             "relaxed values to exact designs"
                         )
 
-    def _split(self, out: Tensor | tuple[Tensor, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
-        if isinstance(out, tuple):
-            F, G = out
+    def _split(self, out: Any, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(F, G)`` from what ``_evaluate`` returned, as tensors like ``x``.
+
+        Objectives may come back as a tensor, a numpy array or a nested list, in another
+        floating dtype or on another device: they are converted (a tensor keeps its
+        autograd graph). Anything else, or the wrong shape, is a ``TypeError`` that says
+        what ``_evaluate`` must return.
+        """
+        # A list of two is (F, G) only where constraints are expected; else it is F's rows.
+        if isinstance(out, tuple) or (isinstance(out, list) and len(out) == 2
+                                      and self.n_constr > 0):
+            if len(out) != 2:
+                raise TypeError(self._output_contract(f"a tuple of {len(out)} items", x))
+            F, G = self._as_output(out[0], x, "F"), self._as_output(out[1], x, "G")
+        elif self.n_constr:
+            raise TypeError(self._output_contract("F alone, without G", x))
         else:
-            F, G = out, x.new_zeros((*x.shape[:-1], 0))
-        if F.shape != (*x.shape[:-1], self.n_obj):
-            raise RuntimeError(
-                f"{self.name}._evaluate returned F of shape {tuple(F.shape)}, expected "
-                f"{(*x.shape[:-1], self.n_obj)}"
-            )
-        if G.shape != (*x.shape[:-1], self.n_constr):
-            raise RuntimeError(
-                f"{self.name}._evaluate returned G of shape {tuple(G.shape)}, expected "
-                f"{(*x.shape[:-1], self.n_constr)}"
-            )
+            F, G = self._as_output(out, x, "F"), x.new_zeros((*x.shape[:-1], 0))
+        lead = tuple(x.shape[:-1])
+        if self.n_obj == 1 and tuple(F.shape) == lead:
+            F = F[..., None]  # one objective returned without its trailing axis
+        if tuple(F.shape) != (*lead, self.n_obj):
+            raise TypeError(self._output_contract(f"F of shape {tuple(F.shape)}", x))
+        if self.n_constr == 1 and tuple(G.shape) == lead:
+            G = G[..., None]
+        if tuple(G.shape) != (*lead, self.n_constr):
+            raise TypeError(self._output_contract(f"G of shape {tuple(G.shape)}", x))
         return F, G
+
+    def _as_output(self, v: Any, x: Tensor, what: str) -> Tensor:
+        if isinstance(v, Tensor):
+            if v.is_complex():
+                raise TypeError(self._output_contract(f"{what} of dtype {v.dtype}", x))
+            return v.to(device=x.device, dtype=x.dtype)
+        try:
+            arr = np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(
+                self._output_contract(f"{what} of type {type(v).__name__}", x)
+            ) from None
+        return torch.as_tensor(arr, dtype=x.dtype, device=x.device)
+
+    def _output_contract(self, got: str, x: Tensor) -> str:
+        lead = tuple(x.shape[:-1])
+        want = f"F of shape {(*lead, self.n_obj)}"
+        if self.n_constr:
+            want = f"a tuple (F, G) with {want} and G of shape {(*lead, self.n_constr)}"
+        return (f"{self.name}._evaluate returned {got}; for designs of shape "
+                f"{tuple(x.shape)} it must return {want} (torch tensors; numpy arrays and "
+                "lists are converted, but only torch operations give gradient methods "
+                "their derivatives)")
 
     def _warn_nonfinite(self, F: Tensor) -> None:
         finite = torch.isfinite(F.detach())

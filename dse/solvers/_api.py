@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from dse.checks import whole_number
 from dse.device import resolve_device
 from dse.problem import Problem, get_problem
 from dse.registry import Registry
@@ -85,6 +87,12 @@ def list_solvers(kind: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
+#: Largest seed: numpy's and torch's generators and SQLite's INTEGER all take it.
+MAX_SEED = 2**63 - 1
+#: Largest budget: beyond it a run would not end in any reasonable time (1e12 evaluations).
+MAX_BUDGET = 10**12
+
+
 def solve(
     problem: Problem | str,
     method: str,
@@ -137,14 +145,19 @@ def solve(
             f"accepted: {', '.join(sorted(accepted)) or '(none)'}"
         )
     if budget is not None:
-        if isinstance(budget, bool) or int(budget) != budget or budget < 1:
-            raise ValueError(f"budget must be a positive integer or None, got {budget!r}")
-        budget = int(budget)
-    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        budget = whole_number("budget", budget, 1, MAX_BUDGET)
+    seed = whole_number("seed", seed, 0, MAX_SEED)
     dev = resolve_device(device)
     t0 = time.perf_counter()
     result = SOLVERS.get(key)(problem, budget=budget, seed=int(seed), device=dev, **params)
     result.method = key
     result.wall_time = time.perf_counter() - t0
+    if len(result.X) and not result.feasible.any():
+        warnings.warn(
+            f"{key} on {problem.name}: no feasible design in {result.n_evals} evaluations; "
+            "the result's front is empty (raise the budget, or check the constraints' "
+            "signs: G <= 0 is feasible)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return result

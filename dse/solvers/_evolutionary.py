@@ -45,6 +45,7 @@ from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
 from pymoo.optimize import minimize
 
+from dse.checks import whole_number
 from dse.problem import Categorical, Integer, Problem, Table
 from dse.solvers._api import register_solver
 from dse.solvers._history import RunRecorder
@@ -209,8 +210,7 @@ def run_evolutionary(
     stage); ``budget`` is then this stage's share. ``initial`` designs make up the first
     population (the rest is drawn at random).
     """
-    if int(pop_size) != pop_size or pop_size < 4:
-        raise ValueError(f"pop_size must be an integer >= 4, got {pop_size!r}")
+    pop_size = whole_number("pop_size", pop_size, 4)
     rec = RunRecorder(problem) if recorder is None else recorder
     penalise = method == "moead" and problem.n_constr > 0
     wrapped = _Wrapped(problem, rec, penalise=penalise)

@@ -287,6 +287,13 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
     z = st.z[idx].requires_grad_(True)
     F, G = problem.evaluate_relaxed(z, constraints=True)
     run.rec.count(len(rows), len(rows))
+    if not F.requires_grad:
+        raise TypeError(
+            f"{problem.name}: its objectives do not depend on the design through torch "
+            f"operations (numpy, .item() or .detach() inside _evaluate?), so {s.method!r} "
+            "has no gradient to follow; write _evaluate (or _evaluate_relaxed) with torch "
+            "operations, or use an evolutionary method such as 'nsga2'"
+        )
     Fd = F.detach()
     st.ideal = torch.minimum(st.ideal, _finite_min(Fd))
     st.F_last[idx] = Fd

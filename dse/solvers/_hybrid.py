@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dse.checks import whole_number
 from dse.problem import Problem
 from dse.solvers._api import register_solver
 from dse.solvers._evolutionary import run_evolutionary
@@ -89,8 +90,7 @@ def run_hybrid(
         raise ValueError(f"first must be 'sweep' or 'evolutionary', got {first!r}")
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
         raise ValueError(f"share must be a number in (0, 1), got {share!r}")
-    if isinstance(pop_size, bool) or int(pop_size) != pop_size or pop_size < 4:
-        raise ValueError(f"pop_size must be an integer >= 4, got {pop_size!r}")
+    pop_size = whole_number("pop_size", pop_size, 4)
     check_gradient_problem(problem, "hybrid")
     settings = SweepSettings(method=sweep, **params)
     if budget is None:
