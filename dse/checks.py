@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["positive_number", "whole_number"]
+__all__ = ["MAX_BUDGET", "MAX_SEED", "positive_number", "whole_number"]
+
+#: Largest seed: numpy's and torch's generators and SQLite's INTEGER all take it.
+MAX_SEED = 2**63 - 1
+#: Largest budget: beyond it a run would not end in any reasonable time (1e12 evaluations).
+MAX_BUDGET = 10**12
 
 _NUMBER = (int, float, np.integer, np.floating)
 

@@ -29,6 +29,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from dse.checks import MAX_BUDGET, MAX_SEED, whole_number
+
 __all__ = [
     "PROBLEM_DEFAULTS",
     "ConfigError",
@@ -202,6 +204,13 @@ def problem_defaults(problem: str) -> ProblemDefaults:
 # ---------------------------------------------------------------------------- parsing
 def _parse_value(text: str) -> Any:
     """A value as OmegaConf's dot-list grammar reads it (ints, floats, bools, null, lists)."""
+    if "${" in text:
+        # OmegaConf would resolve ${oc.env:...} and friends later, writing the machine's
+        # environment into config.yaml and the results database.
+        raise ConfigError(
+            f"value {text!r}: interpolations (${{...}}) are not expanded in overrides; "
+            "give the value itself"
+        )
     try:
         node = OmegaConf.from_dotlist([f"v={text}"])
     except OmegaConfBaseException as exc:
@@ -410,10 +419,17 @@ def validate(cfg: SweepConfig) -> None:
         raise ConfigError(f"methods listed twice: {methods}")
     if not cfg.seeds:
         raise ConfigError("seeds is empty; give at least one, e.g. seeds=[0]")
-    if any(s < 0 for s in cfg.seeds) or len(set(cfg.seeds)) != len(cfg.seeds):
+    # Checked here, before any job runs: a seed or budget a run cannot take must not
+    # abort the sweep after other jobs have finished.
+    for seed in cfg.seeds:
+        _whole("seeds", seed, 0, MAX_SEED)
+    if len(set(cfg.seeds)) != len(cfg.seeds):
         raise ConfigError(f"seeds must be distinct non-negative integers, got {cfg.seeds}")
-    if cfg.solver.budget is not None and cfg.solver.budget < 1:
-        raise ConfigError(f"solver.budget must be >= 1, got {cfg.solver.budget}")
+    if cfg.solver.budget is not None:
+        _whole("solver.budget", cfg.solver.budget, 1, MAX_BUDGET)
+    for m, own in cfg.solver.methods.items():
+        if isinstance(own, dict) and own.get("budget") is not None:
+            _whole(f"solver.{m}.budget", own["budget"], 1, MAX_BUDGET)
     if cfg.executor.name not in _EXECUTORS:
         raise ConfigError(
             f"unknown executor {cfg.executor.name!r}; valid: {', '.join(_EXECUTORS)}"
@@ -446,6 +462,13 @@ def validate(cfg: SweepConfig) -> None:
                 f"solver.{p}: no selected method ({', '.join(selected)}) takes {p!r}; "
                 f"valid: budget, {', '.join(valid)}"
             )
+
+
+def _whole(name: str, value: Any, lo: int, hi: int) -> None:
+    try:
+        whole_number(name, value, lo, hi)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------- resolving

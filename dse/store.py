@@ -292,8 +292,23 @@ class Store:
         )
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
-        """Any read-only SQL query as a DataFrame."""
-        return pd.read_sql_query(sql, self._conn, params=tuple(params))
+        """Any read-only SQL query as a DataFrame.
+
+        Read-only for real: the connection refuses every change while the query runs
+        (``PRAGMA query_only``), so ``DROP TABLE`` or ``DELETE`` is a ``ValueError`` and the
+        results stay as they are.
+        """
+        self._conn.execute("PRAGMA query_only = ON")
+        try:
+            return pd.read_sql_query(sql, self._conn, params=tuple(params))
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else exc
+            raise ValueError(
+                f"Store.query({sql!r}) failed: {cause} (queries are read-only: one SELECT "
+                "statement; tables: runs, designs, history, meta)"
+            ) from None
+        finally:
+            self._conn.execute("PRAGMA query_only = OFF")
 
     def runs(self) -> pd.DataFrame:
         """The ``runs`` table, JSON columns decoded, one row per finished job."""

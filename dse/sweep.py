@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from dse.config import (
+    ConfigError,
     SweepConfig,
     config_hash,
     parse_overrides,
@@ -350,6 +351,12 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
     not stop the others.
     """
     cfg = config if isinstance(config, SweepConfig) else parse_overrides(list(config))
+    # The problem is built once before any job: a bad parameter (a layer file that is
+    # not one) is one error up front, not one failure per job.
+    try:
+        get_problem(cfg.problem.name, **cfg.problem.params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"problem {cfg.problem.name!r}: {exc}") from None
     start = time.perf_counter()
     run_dir = run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)

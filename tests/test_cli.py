@@ -67,6 +67,7 @@ def test_list_shows_problems_methods_and_parameters(capsys: pytest.CaptureFixtur
         (["sweep", "problem=zdt1", "problem.n_obj=3"], ["n_var"]),
         (["compare", "/nonexistent/run"], ["no results database"]),
         (["diagnose", "steps=1"], ["steps"]),
+        (["sweep", "seeds=[18446744073709551616]"], ["seeds must be a whole number"]),
     ],
 )
 def test_errors_are_one_line_naming_valid_choices(argv: list[str], words: list[str],
@@ -122,3 +123,18 @@ def test_diagnose(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     assert "pmtl_concave" in out and "Advice" in out
     assert (tmp_path / "cosine-pmtl_concave.png").is_file()
+
+
+def test_a_bad_problem_parameter_is_one_error_before_any_job(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # A layer file that is not one: one error line (its contents never echoed), exit 2,
+    # no run folder, instead of one failure per job.
+    bad = tmp_path / "not_layers.txt"
+    bad.write_text("qz:x:0:0:SECRET-TOKEN\n")
+    out = tmp_path / "run"
+    argv = ["sweep", "problem=codesign", f"problem.layers={bad}", f"out={out}", "-q"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: problem 'codesign': ") and "not a layer table" in err
+    assert "SECRET" not in err and err.count("\n") == 1
+    assert not out.exists()

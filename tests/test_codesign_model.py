@@ -303,7 +303,7 @@ def test_layer_table_roundtrip(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("name,M,K\nx,1,2\n", "header"),
+        ("name,M,K\nx,1,2\n", "lacks the columns name, M, K, N"),
         ("name,M,K,N,count\n", "empty"),
         ("name,M,K,N,count\nx,1.5,2,3,1\n", "M must be a positive integer"),
         ("name,M,K,N,count\nx,1,2,3,-1\n", "count must be a positive integer"),
@@ -315,3 +315,23 @@ def test_bad_layer_tables_raise(tmp_path, text: str, match: str) -> None:
     path.write_text(text)
     with pytest.raises(ValueError, match=match):
         read_layers_csv(path)
+
+
+@pytest.mark.parametrize("content", [b"qz:x:0:0:SECRET-TOKEN\nuser:hash\n",
+                                     b"\xff\xfe\x00SECRET-TOKEN"])
+def test_a_file_that_is_not_a_layer_table_is_never_echoed(tmp_path, content: bytes) -> None:
+    path = tmp_path / "not_layers"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        read_layers_csv(path)
+    msg = str(err.value)
+    assert str(path) in msg and "name,M,K,N" in msg
+    assert "SECRET" not in msg and "qz:x" not in msg
+    with pytest.raises(ValueError, match="FileNotFoundError"):
+        read_layers_csv(tmp_path / "missing.csv")
+
+
+def test_a_layer_table_saved_with_a_byte_order_mark_reads(tmp_path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffname,M,K,N\nx,3,4,5\n".encode())
+    assert read_layers_csv(path) == (Layer("x", 3, 4, 5, 1),)

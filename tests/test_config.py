@@ -93,6 +93,20 @@ def test_invalid_values_are_rejected(bad: str) -> None:
         parse_overrides(["problem=zdt1", bad])
 
 
+@pytest.mark.parametrize(("bad", "said"), [
+    ("seeds=[18446744073709551616]", "seeds must be a whole number in [0, 9223372036854775807]"),
+    ("solver.random.budget=1e24", "solver.random.budget must be a whole number in [1, "),
+    ("solver.nsga2.budget=abc", "solver.nsga2.budget must be a whole number"),
+    ("solver.nsga2.budget=2.5", "got 2.5"),
+])
+def test_seeds_and_budgets_a_run_cannot_take_fail_before_any_job(bad: str, said: str) -> None:
+    # A seed of 2^64 used to abort the sweep after its job ran (SQLite INTEGER overflow),
+    # and a budget of 1e24 to run without end.
+    with pytest.raises(ConfigError) as info:
+        parse_overrides(["problem=zdt1", "methods=[nsga2,random]", bad])
+    assert said in str(info.value)
+
+
 def test_resolve_gives_each_method_its_parameters() -> None:
     cfg = parse_overrides([
         "problem=zdt1", "methods=[nsga2,moead,weighted_sum]", "solver.pop_size=24",
@@ -174,3 +188,13 @@ def test_diagnose_config() -> None:
         parse_diagnose(["steps=0"])
     with pytest.raises(ConfigError, match="valid keys"):
         parse_diagnose(["methods=[nsga2]"])
+
+
+@pytest.mark.parametrize("bad", ["problem.n_var=${oc.env:HOME}", "out=${oc.env:HOME}/x",
+                                 "solver.nsga2.pop_size=${oc.env:PATH}",
+                                 "seeds=[${oc.env:UID}]"])
+def test_interpolations_in_overrides_are_refused_not_expanded(bad: str) -> None:
+    # Expanded, they would write the environment into config.yaml and the database.
+    with pytest.raises(ConfigError, match="interpolations") as info:
+        parse_overrides(["problem=zdt1", "methods=[nsga2]", bad])
+    assert "/root" not in str(info.value) and "/bin" not in str(info.value)

@@ -83,6 +83,20 @@ def test_plain_pandas_reads_the_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(hist["n_evals"].to_numpy(), res.history["n_evals"])
 
 
+@pytest.mark.parametrize("sql", ["DROP TABLE runs", "DELETE FROM designs",
+                                 "UPDATE runs SET seed = 7", "SELECT 1; DROP TABLE runs"])
+def test_query_is_read_only(tmp_path: Path, sql: str) -> None:
+    with Store(tmp_path) as store:
+        store.write("k", make_result(0))
+        with pytest.raises(ValueError, match="read-only"):
+            store.query(sql)
+        # Nothing changed, and the store still writes after the refused query.
+        assert len(store.designs()) == 12 and store.runs().loc[0, "seed"] == 0
+        assert store.write("k2", make_result(1)) is not None
+    with Store(tmp_path, create=False) as again:
+        assert len(again.runs()) == 2
+
+
 def test_a_job_is_stored_once(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         assert store.write("k", make_result(0)) is not None

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from dse.checks import whole_number
+from dse.checks import MAX_BUDGET, MAX_SEED, whole_number
 from dse.device import resolve_device
 from dse.problem import Problem, get_problem
 from dse.registry import Registry
@@ -85,12 +85,6 @@ def list_solvers(kind: str | None = None) -> list[dict[str, Any]]:
         for name in SOLVERS.names()
         if kind is None or _KINDS[name] == kind
     ]
-
-
-#: Largest seed: numpy's and torch's generators and SQLite's INTEGER all take it.
-MAX_SEED = 2**63 - 1
-#: Largest budget: beyond it a run would not end in any reasonable time (1e12 evaluations).
-MAX_BUDGET = 10**12
 
 
 def solve(

@@ -107,22 +107,32 @@ def _check_unique(layers: Sequence[Layer]) -> None:
 
 
 def read_layers_csv(path: str | os.PathLike[str]) -> tuple[Layer, ...]:
-    """Read a layer table (CSV with columns ``name,M,K,N[,count]``)."""
+    """Read a layer table (CSV with columns ``name,M,K,N[,count]``).
+
+    Errors name the file and what was expected, never the file's contents (a wrong path
+    may point at a file that is not a layer table).
+    """
     path = Path(path)
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        needed = {"name", "M", "K", "N"}
-        if not needed <= set(header):
-            raise ValueError(
-                f"{path}: header must contain name,M,K,N (and optionally count), got {header}"
-            )
-        rows = [
-            _layer_from_mapping(
-                {k.strip(): v for k, v in row.items() if k is not None}, f"{path}:{i + 2}"
-            )
-            for i, row in enumerate(reader)
-        ]
+    expected = "a CSV text file whose first line is the header name,M,K,N[,count]"
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            if not {"name", "M", "K", "N"} <= set(header):
+                raise ValueError(
+                    f"{path}: not a layer table: its first line lacks the columns "
+                    f"name, M, K, N; expected {expected}"
+                )
+            rows = [
+                _layer_from_mapping(
+                    {k.strip(): v for k, v in row.items() if k is not None}, f"{path}:{i + 2}"
+                )
+                for i, row in enumerate(reader)
+            ]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(
+            f"{path}: cannot read the layer table ({type(exc).__name__}); expected {expected}"
+        ) from None
     if not rows:
         raise ValueError(f"{path}: the layer table is empty")
     _check_unique(rows)
