@@ -120,3 +120,30 @@ def test_other_bad_numbers_are_named() -> None:
         reference_point([0, 0], [1, 1], offset="0.1")
     with pytest.raises(ValueError, match=r"decode: 1 relaxed design\(s\) hold NaN"):
         p.decode(np.array([[0.5, 0.5], [np.nan, 0.1]]))
+
+
+class PartlyNaN(Problem):
+    """Objectives NaN where ``b < cut`` (a simulator that fails on part of the space)."""
+
+    name = "partly_nan"
+
+    def __init__(self, cut: float) -> None:
+        super().__init__([Real("a", 0.0, 1.0), Real("b", 0.0, 1.0)], n_obj=2)
+        self.cut = cut
+
+    def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        F = torch.stack([x[..., 0], 1.0 - x[..., 0] + x[..., 1]], -1)
+        return torch.where(x[..., 1:] < self.cut, torch.full_like(F, float("nan")), F)
+
+
+@pytest.mark.parametrize("method", ["nsga2", "chebyshev", "hybrid"])
+def test_nan_designs_never_reach_the_result(method: str) -> None:
+    # Everywhere NaN: an empty result and a warning, the budget still counted.
+    with pytest.warns(RuntimeWarning, match="no feasible design"):
+        res = solve(PartlyNaN(2.0), method, budget=1000, seed=0, device="cpu")
+    assert len(res.X) == 0 and res.front_F.shape == (0, 2) and res.n_evals <= 1000
+    # NaN on 30% of the space: rows that started there restart or take the archive's
+    # design; no NaN row is reported, and the front is there.
+    res = solve(PartlyNaN(0.3), method, budget=3000, seed=0, device="cpu")
+    assert len(res.F) and np.isfinite(res.F).all() and np.isfinite(res.X).all()
+    assert len(res.front_F) >= 20

@@ -146,11 +146,12 @@ def solve(
     result = SOLVERS.get(key)(problem, budget=budget, seed=int(seed), device=dev, **params)
     result.method = key
     result.wall_time = time.perf_counter() - t0
-    if len(result.X) and not result.feasible.any():
+    if not len(result.front_F):
         warnings.warn(
-            f"{key} on {problem.name}: no feasible design in {result.n_evals} evaluations; "
-            "the result's front is empty (raise the budget, or check the constraints' "
-            "signs: G <= 0 is feasible)",
+            f"{key} on {problem.name}: no feasible design in {result.n_evals} evaluations "
+            "(none had finite objectives and met the constraints); the result's front is "
+            "empty (raise the budget, check the constraints' signs: G <= 0 is feasible, "
+            "and where the objectives are NaN)",
             RuntimeWarning,
             stacklevel=2,
         )

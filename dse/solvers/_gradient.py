@@ -784,6 +784,8 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
     if s.method in RAY_METHODS:
         off = np.linalg.norm(ray_preferences(Fn_t, s.utopia).cpu().numpy() - P, axis=1)
         missed |= off > s.ray_tol
+    # A row stuck where the objectives are NaN or infinite (its steps were skipped).
+    missed |= ~np.isfinite(Fn).all(axis=1)
     # Or it stalled behind the front (a plateau, a local minimum; on its ray, far out):
     # another row's feasible point is better in every objective by more than gap_tol.
     rows_q = np.flatnonzero(st.has_best)
@@ -1093,7 +1095,8 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
     run.rec.checkpoint()
     config = _config(s, st, run)
     result = run.rec.result(s.method, seed, final, config)
-    result.config["n_final"] = run.n_init
+    # The preference rows come first; any of them left out (no finite value) shift up.
+    result.config["n_final"] = int(np.isfinite(final[1][: run.n_init]).all(axis=1).sum())
     result.config["n_rows"] = st.n_rows
     return result
 
@@ -1119,8 +1122,10 @@ def _adopt_archive(run: _Run, st: SweepState, chunk: int = 1 << 22) -> None:
     has = np.flatnonzero(st.has_best)
     h_idx = torch.as_tensor(has, device=dev)
     own = _normalised(st, st.best_F[h_idx])
-    # An infeasible row takes a feasible archive design too (the archive is feasible).
-    beaten = torch.relu(st.best_G[h_idx]).sum(-1) > 0
+    # An infeasible row takes a feasible archive design too (the archive is feasible), and
+    # so does a row that never saw a finite objective value.
+    beaten = (torch.relu(st.best_G[h_idx]).sum(-1) > 0) | ~torch.isfinite(
+        st.best_F[h_idx]).all(-1)
     blk = max(1, chunk // max(1, len(has) * run.K))
     for j0 in range(0, len(X), blk):
         beaten |= (Fn[None, j0:j0 + blk] < own[:, None] - run.s.gap_tol).all(-1).any(1)

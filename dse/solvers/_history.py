@@ -137,10 +137,15 @@ class RunRecorder:
         ``final`` is the last batch (population, swept designs) as exactly evaluated, kept
         whole and first (``config["n_final"]`` rows); the archive adds the non-dominated
         designs found earlier, so that the result's front is the front the history's last
-        hypervolume measured.
+        hypervolume measured. Final designs without a finite objective vector (NaN or
+        infinite values: nothing better was found for them) are left out, so every row of
+        the result is a measured design; ``config["n_nonfinite"]`` counts them.
         """
         Xf, Ff, Gf = (np.asarray(a, float) for a in final)
         Gf = Gf.reshape(len(Xf), -1)
+        finite = np.isfinite(Ff).all(axis=1)
+        config = {**config, "n_nonfinite": int((~finite).sum())}
+        Xf, Ff, Gf = Xf[finite], Ff[finite], Gf[finite]
         Xa, Fa, Ga = self.archive
         # Archive designs already among the final ones are not repeated.
         key_f = {r.tobytes() for r in np.ascontiguousarray(np.concatenate([Xf, Ff], axis=1))}
