@@ -147,3 +147,28 @@ def test_nan_designs_never_reach_the_result(method: str) -> None:
     res = solve(PartlyNaN(0.3), method, budget=3000, seed=0, device="cpu")
     assert len(res.F) and np.isfinite(res.F).all() and np.isfinite(res.X).all()
     assert len(res.front_F) >= 20
+
+
+class Staircase(Problem):
+    """Objectives rounded inside ``_evaluate``: defined everywhere, flat to autograd."""
+
+    name = "staircase"
+
+    def __init__(self) -> None:
+        super().__init__([Real("a", 0.0, 1.0), Real("b", 0.0, 1.0)], n_obj=2)
+
+    def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        F = torch.stack([x[..., 0], 1.0 - x[..., 0] + x[..., 1]], -1)
+        return torch.floor(F * 8) / 8
+
+
+def test_a_sweep_on_flat_objectives_says_so() -> None:
+    with pytest.warns(RuntimeWarning, match="every search direction was zero.*'nsga2'"):
+        res = solve(Staircase(), "chebyshev", budget=600, seed=0, device="cpu")
+    assert res.n_evals <= 600
+    # A smooth problem never hears it.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        solve(UserProblem(), "chebyshev", budget=600, seed=0, device="cpu")

@@ -310,6 +310,7 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
     # optimiser state: it is zeroed and counted on the device (reported at the end).
     st.n_bad = st.n_bad + (~torch.isfinite(d)).any(-1).sum()
     d = torch.nan_to_num(d, 0.0, 0.0, 0.0)
+    st.n_moved = st.n_moved + (d != 0).any(-1).sum()
     z_eval = z.detach()
     st.z_last[idx] = z_eval
     st.exact_current[rows] = run.free or checkpoint
@@ -1078,6 +1079,15 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
             f"{s.method}: {int(st.n_bad)} row-steps had a non-finite search direction (from "
             f"the objectives' derivatives or the weighting {s.weighting or s.method!r}); "
             "those steps were skipped, and rows that stopped moving were frozen",
+            RuntimeWarning,
+            stacklevel=4,  # the caller of solve()
+        )
+    if st.step and not int(st.n_moved):
+        warnings.warn(
+            f"{s.method} on {run.problem.name}: every search direction was zero, so no row "
+            "moved from its start: the objectives are flat to torch's autograd (rounding, "
+            "floor, comparisons or table lookups inside _evaluate?); use an evolutionary "
+            "method such as 'nsga2', or give the problem a smooth _evaluate_relaxed",
             RuntimeWarning,
             stacklevel=4,  # the caller of solve()
         )

@@ -101,6 +101,7 @@ class SweepState:
     step: int = 0
     stage_step: int = 0
     n_bad: Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.long))
+    n_moved: Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.long))
 
     @property
     def n_rows(self) -> int:
@@ -140,6 +141,7 @@ def new_state(
         ideal=torch.full((K,), torch.inf, dtype=dtype, device=device),
         nadir=torch.ones(K, dtype=dtype, device=device),
         n_bad=torch.zeros((), dtype=torch.long, device=device),
+        n_moved=torch.zeros((), dtype=torch.long, device=device),
     )
 
 
