@@ -142,10 +142,24 @@ class Store:
         # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) so
         # that one job is exactly one transaction.
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            self._open(create)
+        except sqlite3.DatabaseError as exc:
+            # Not SQLite, truncated or corrupt: say which file and how to recover, and
+            # leave the file as it is (it may hold results worth rescuing).
+            self._conn.close()
+            raise ValueError(
+                f"{self.path} is not a readable results database ({exc}); it was left as "
+                f"it is: move it aside (mv {self.path} {self.path}.bad) and rerun to start "
+                "a fresh one"
+            ) from None
+
+    def _open(self, create: bool) -> None:
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before write() returns, so a job reported done is done.
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         if create:
             # Every statement is idempotent (IF NOT EXISTS / OR IGNORE), so a kill between
             # them leaves a database the next open completes.

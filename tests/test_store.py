@@ -97,6 +97,25 @@ def test_query_is_read_only(tmp_path: Path, sql: str) -> None:
         assert len(again.runs()) == 2
 
 
+@pytest.mark.parametrize("damage", ["garbage", "header"])
+def test_a_damaged_database_is_named_and_left_alone(tmp_path: Path, damage: str) -> None:
+    db = tmp_path / DB_NAME
+    if damage == "garbage":
+        db.write_bytes(b"not a database at all")
+    else:  # a real database whose header was overwritten
+        with Store(tmp_path) as store:
+            store.write("k", make_result(0))
+        raw = bytearray(db.read_bytes())
+        raw[:100] = b"x" * 100
+        db.write_bytes(bytes(raw))
+    before = db.read_bytes()
+    for create in (True, False):
+        with pytest.raises(ValueError, match="move it aside") as err:
+            Store(tmp_path, create=create)
+        assert str(db) in str(err.value)
+    assert db.read_bytes() == before
+
+
 def test_a_job_is_stored_once(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         assert store.write("k", make_result(0)) is not None
