@@ -792,9 +792,8 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
     rows_q = np.flatnonzero(st.has_best)
     q_idx = torch.as_tensor(rows_q, device=st.z.device)
     feasible = (torch.relu(st.best_G[q_idx]).sum(-1) <= 0).cpu().numpy()
-    Q = _normalised(st, st.best_F[q_idx]).cpu().numpy()[feasible]
-    if len(Q):
-        missed |= (Q[None, :, :] < Fn[:, None, :] - s.gap_tol).all(-1).any(1)
+    Q = _normalised(st, st.best_F[q_idx])[torch.as_tensor(feasible, device=st.z.device)]
+    missed |= _beaten(Fn_t, Q, s.gap_tol).cpu().numpy()
     rows = have[missed & (st.restarts[have] < s.restarts)]
     if not len(rows):
         return 0
@@ -1111,6 +1110,16 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
     return result
 
 
+def _beaten(own: Tensor, Q: Tensor, tol: float, chunk: int = 1 << 22) -> Tensor:
+    """Rows of ``own`` that some point of ``Q`` beats in every objective by more than
+    ``tol`` (both normalised); compared a bounded block of ``Q`` at a time."""
+    out = torch.zeros(len(own), dtype=torch.bool, device=own.device)
+    blk = max(1, chunk // max(1, own.numel()))
+    for j0 in range(0, len(Q), blk):
+        out |= (Q[None, j0:j0 + blk] < own[:, None] - tol).all(-1).any(1)
+    return out
+
+
 def _adopt_archive(run: _Run, st: SweepState, chunk: int = 1 << 22) -> None:
     """Rows stalled behind the front report the run's best design for their preference.
 
@@ -1136,9 +1145,7 @@ def _adopt_archive(run: _Run, st: SweepState, chunk: int = 1 << 22) -> None:
     # so does a row that never saw a finite objective value.
     beaten = (torch.relu(st.best_G[h_idx]).sum(-1) > 0) | ~torch.isfinite(
         st.best_F[h_idx]).all(-1)
-    blk = max(1, chunk // max(1, len(has) * run.K))
-    for j0 in range(0, len(X), blk):
-        beaten |= (Fn[None, j0:j0 + blk] < own[:, None] - run.s.gap_tol).all(-1).any(1)
+    beaten |= _beaten(own, Fn, run.s.gap_tol, chunk)
     rows = has[beaten.cpu().numpy()]
     if not len(rows):
         return
