@@ -139,11 +139,11 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from dse.advisor import diagnose_problem
     from dse.config import parse_diagnose
     from dse.plots import save
-    from dse.problem import get_problem
+    from dse.problem_specs import build_problem
     from dse.solvers import resolve_device
 
     cfg = parse_diagnose(list(args.overrides) + (["quiet=true"] if args.quiet else []))
-    problem = get_problem(cfg.problem.name, **cfg.problem.params)
+    problem = build_problem(cfg.problem.name, **cfg.problem.params)
     report = diagnose_problem(problem, steps=cfg.steps, seed=cfg.seed,
                               device=resolve_device(cfg.device))
     print(report)

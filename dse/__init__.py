@@ -19,6 +19,7 @@ from dse.pareto import nondominated, pareto_front, pareto_rank
 from dse.problem import (
     PROBLEMS,
     Categorical,
+    FunctionProblem,
     Integer,
     NonFiniteObjectiveWarning,
     Problem,
@@ -34,6 +35,7 @@ from dse.result import Result
 __all__ = [
     "PROBLEMS",
     "Categorical",
+    "FunctionProblem",
     "Integer",
     "NonFiniteObjectiveWarning",
     "Problem",

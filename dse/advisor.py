@@ -244,11 +244,11 @@ def diagnose_problem(problem: Any, steps: int = 200, seed: int = 0,
     (1e-3 for model-parameter problems). ``params`` build the problem when it is a name.
     Constraints are ignored: only the objectives' gradients are compared.
     """
-    from dse.problem import get_problem
+    from dse.problem_specs import build_problem
     from dse.train import descend
 
     if isinstance(problem, str):
-        problem = get_problem(problem, **params)
+        problem = build_problem(problem, **params)
     elif params:
         raise ValueError("problem parameters only apply when problem is a registry name")
     if not getattr(problem, "has_relaxation", False):

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -72,7 +73,8 @@ def _doc(text: str) -> dict[str, str]:
 class ProblemConfig:
     """Which problem, and its factory parameters (``problem.<param>=value``)."""
 
-    name: str = field(default="codesign", metadata=_doc("registered problem name (see `list`)"))
+    name: str = field(default="codesign", metadata=_doc(
+        "registered problem name (see `list`), or module:Name / file.py:Name"))
     params: dict[str, Any] = field(
         default_factory=dict, metadata=_doc("problem factory parameters, e.g. problem.n_obj=3")
     )
@@ -195,6 +197,8 @@ def problem_defaults(problem: str) -> ProblemDefaults:
     """Defaults for ``problem``: its own entry, else its family's (longest prefix), else
     a generic set."""
     key = problem.lower()
+    if ":" in key:  # a user's module:Name is no family of ours, whatever its spelling
+        return _FALLBACK_DEFAULTS
     if key in PROBLEM_DEFAULTS:
         return PROBLEM_DEFAULTS[key]
     matches = [k for k in PROBLEM_DEFAULTS if key.startswith(k)]
@@ -204,6 +208,16 @@ def problem_defaults(problem: str) -> ProblemDefaults:
 # ---------------------------------------------------------------------------- parsing
 def _parse_value(text: str) -> Any:
     """A value as OmegaConf's dot-list grammar reads it (ints, floats, bools, null, lists)."""
+    bad = sorted({f"U+{ord(c):04X}" for c in text if ord(c) < 32 or ord(c) == 127})
+    if bad:
+        raise ConfigError(
+            f"value {text!r} holds control character(s) {', '.join(bad)}; give plain text"
+        )
+    if text.lstrip().startswith("!") or " !" in text or "[!" in text or ",!" in text:
+        # YAML tags (!!python/object, !!binary, ...) would ask the YAML loader to build
+        # objects; a value is a number, text, a list or null, nothing else.
+        raise ConfigError(f"value {text!r}: YAML tags (!...) are not accepted; give the "
+                          "value itself")
     if "${" in text:
         # OmegaConf would resolve ${oc.env:...} and friends later, writing the machine's
         # environment into config.yaml and the results database.
@@ -213,9 +227,35 @@ def _parse_value(text: str) -> Any:
         )
     try:
         node = OmegaConf.from_dotlist([f"v={text}"])
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"cannot parse value {text!r}: {exc}") from None
+    except (OmegaConfBaseException, yaml.YAMLError) as exc:
+        first = str(getattr(exc, "problem", None) or exc).strip().splitlines()[0]
+        hint = "; lists are [a,b]" if text.lstrip().startswith("[") else ""
+        raise ConfigError(f"cannot parse value {text!r}: {first}{hint}") from None
     return OmegaConf.to_container(node)["v"]
+
+
+def _check_text(key: str, text: str) -> None:
+    if key == "out" and text:
+        check_out(text)
+
+
+def check_out(out: str) -> None:
+    """Refuse an ``out=`` folder that cannot be one, before any job runs."""
+    try:
+        name_max = os.pathconf(os.path.dirname(os.path.abspath(out)) or "/", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = max((len(os.fsencode(p)) for p in out.split(os.sep)), default=0)
+    if longest > name_max:
+        raise ConfigError(f"out={out[:40]}...: a folder name is {longest} bytes, more than "
+                          f"the file system's {name_max}")
+    if len(os.fsencode(os.path.abspath(out))) >= 4096:
+        raise ConfigError(f"out={out[:40]}...: the path is longer than the file system allows")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"out={out}: a file of that name exists; give a folder")
+    real = os.path.realpath(out)
+    if real == "/proc" or real.startswith(("/proc/", "/sys/", "/dev/")):
+        raise ConfigError(f"out={out}: not a place for a run folder (a system file system)")
 
 
 def _valid_keys(schema: type) -> list[str]:
@@ -285,6 +325,7 @@ def _build(schema: type, overrides: Sequence[str]) -> DictConfig:
             )
         key, text = item.split("=", 1)
         path = _route(key.strip(), schema)
+        _check_text(key.strip(), text)
         value = _parse_value(text)
         if path in (["methods"], ["seeds"]) and value is not None and not isinstance(
             value, list
@@ -336,11 +377,42 @@ def parse_diagnose(overrides: Sequence[str] = ()) -> DiagnoseConfig:
 
 def load_config(path: str | os.PathLike[str]) -> SweepConfig:
     """Read a config saved by a sweep (``<run>/config.yaml``) back, validated."""
-    node = OmegaConf.merge(OmegaConf.structured(SweepConfig), OmegaConf.load(path))
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {name!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {name!r} is not UTF-8 text") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(getattr(exc, "problem", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"config {name!r} is not valid YAML: {first}") from None
+    # An empty or scalar file is no config: falling back to the defaults would quietly
+    # run (or compare against) a codesign sweep nobody asked for.
+    if not isinstance(loaded, dict) or not loaded:
+        raise ConfigError(f"config {name!r} is empty or not a mapping of keys; a sweep's "
+                          "config.yaml holds problem, methods, seeds, ...")
+    if any("${" in str(v) for v in _leaves(loaded)):
+        raise ConfigError(f"config {name!r}: interpolations (${{...}}) are not expanded")
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(SweepConfig), loaded)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"config {name!r}: {_short(exc)}") from None
     cfg = OmegaConf.to_object(node)
     assert isinstance(cfg, SweepConfig)
     validate(cfg)
     return cfg
+
+
+def _leaves(tree: Any) -> list[Any]:
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in _leaves(v)]
+    if isinstance(tree, list):
+        return [leaf for v in tree for leaf in _leaves(v)]
+    return [tree]
 
 
 def to_yaml(cfg: SweepConfig) -> str:
@@ -384,12 +456,25 @@ def method_parameters(method: str) -> dict[str, Any]:
 
 def _validate_problem(pc: ProblemConfig) -> None:
     from dse.problem import PROBLEMS, list_problems
+    from dse.problem_specs import canonical_spec, is_user_spec, spec_parameters
 
-    names = list_problems()
-    if pc.name not in PROBLEMS:
-        raise ConfigError(f"unknown problem {pc.name!r}; valid problems: {', '.join(names)}")
-    pc.name = PROBLEMS.canonical(pc.name)
-    accepted = PROBLEMS.parameters(pc.name)
+    if not isinstance(pc.name, str):
+        raise ConfigError(f"problem must be a name, got {pc.name!r}")
+    if is_user_spec(pc.name):
+        try:
+            pc.name = canonical_spec(pc.name)
+            accepted = spec_parameters(pc.name)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+    else:
+        names = list_problems()  # also registers the built-in families on first use
+        if pc.name not in PROBLEMS:
+            raise ConfigError(
+                f"unknown problem {pc.name!r}; valid problems: {', '.join(names)} "
+                "(or your own as module:Name or path/to/file.py:Name)"
+            )
+        pc.name = PROBLEMS.canonical(pc.name)
+        accepted = PROBLEMS.parameters(pc.name)
     unknown = sorted(set(pc.params) - set(accepted))
     if unknown:
         raise ConfigError(

@@ -9,13 +9,15 @@ to the calling process, so the sweep's single SQLite writer stays in one place.
 * :class:`DaskExecutor` submits them to a Dask scheduler at ``address``, or to a
   ``LocalCluster`` of worker *processes* it starts (and stops) itself when no address is
   given. Workers must be able to import ``dse`` and ``problems``: a local cluster inherits
-  this process's ``sys.path``; remote workers need the package installed.
+  this process's ``sys.path``; remote workers need the package installed. The file of a
+  user's problem (``problem=file.py:Name``) is shipped to the workers (:meth:`ship`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 __all__ = ["DaskExecutor", "Executor", "LocalExecutor", "make_executor"]
@@ -29,6 +31,8 @@ class Executor(Protocol):
     def map_unordered(
         self, fn: Callable[[J], Any], jobs: Sequence[J]
     ) -> Iterator[tuple[J, Any]]: ...
+
+    def ship(self, files: Sequence[Path]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -45,6 +49,9 @@ class LocalExecutor:
             except Exception as exc:
                 out = exc
             yield job, out
+
+    def ship(self, files: Sequence[Path]) -> None:
+        """Nothing to do: jobs run in this process."""
 
     def close(self) -> None:
         pass
@@ -109,6 +116,11 @@ class DaskExecutor:
             # When the consumer stops early (Ctrl-C, an error), leave nothing running.
             for fut in futures:
                 fut.cancel()
+
+    def ship(self, files: Sequence[Path]) -> None:
+        """Copy the modules of a user's problem to every worker (importable there)."""
+        for file in files:
+            self._client.upload_file(str(file))
 
     def close(self) -> None:
         self._client.close()

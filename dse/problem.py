@@ -23,9 +23,11 @@ the exact :meth:`Problem.evaluate` of decoded designs.
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -36,6 +38,7 @@ from torch import Tensor
 __all__ = [
     "PROBLEMS",
     "Categorical",
+    "FunctionProblem",
     "Integer",
     "NonFiniteObjectiveWarning",
     "Problem",
@@ -141,6 +144,7 @@ class Table:
 
 
 Variable = Real | Integer | Categorical | Table
+_VARIABLE_TYPES = (Real, Integer, Categorical, Table)
 
 
 def _interpolate(z: Tensor, values: tuple[float, ...]) -> Tensor:
@@ -195,6 +199,11 @@ class Problem:
     ) -> None:
         if len(variables) == 0:
             raise ValueError("a problem needs at least one variable")
+        bad = [type(v).__name__ for v in variables if not isinstance(v, _VARIABLE_TYPES)]
+        if bad:
+            raise TypeError(
+                f"variables must be Real, Integer, Categorical or Table objects, got {bad[0]}"
+            )
         names = [v.name for v in variables]
         if len(set(names)) != len(names):
             raise ValueError(f"variable names must be unique, got {names}")
@@ -301,6 +310,56 @@ class Problem:
 
     __call__ = evaluate
 
+    @classmethod
+    def from_function(
+        cls,
+        f: Callable[..., Any] | None = None,
+        variables: Sequence[Variable] | Mapping[str, tuple[float, float]] | None = None,
+        n_obj: int | None = None,
+        n_constr: int = 0,
+        *,
+        name: str | None = None,
+        elementwise: bool = False,
+        objective_names: Sequence[str] | None = None,
+        constraint_names: Sequence[str] | None = None,
+    ) -> Any:
+        """A problem from a plain function, or a decorator making one.
+
+        Parameters
+        ----------
+        f
+            ``f(x) -> F`` or ``(F, G)`` with ``x`` of shape ``(..., n_var)`` (batched),
+            or with ``elementwise=True`` one design of shape ``(n_var,)`` -> ``n_obj``
+            values (and ``n_constr`` constraint values). Written with torch operations it
+            serves the gradient methods too. Omitted: returns a decorator.
+        variables
+            :class:`Real`/:class:`Integer`/:class:`Categorical`/:class:`Table` variables,
+            or a mapping ``{name: (lower, upper)}`` of real variables.
+        n_obj, n_constr
+            Number of objectives and of constraints ``g(x) <= 0``.
+        name
+            The problem's name in tables, plots and errors (default: the function's).
+
+        Examples
+        --------
+        >>> p = Problem.from_function(lambda x: torch.stack([x[..., 0], 1 - x[..., 0]], -1),
+        ...                           {"a": (0.0, 1.0)}, n_obj=2)
+        >>> @Problem.from_function(variables={"a": (0.0, 1.0)}, n_obj=2)
+        ... def tradeoff(x):
+        ...     return torch.stack([x[..., 0], (1 - x[..., 0]) ** 2], -1)
+        """
+        if variables is None or n_obj is None:
+            missing = [k for k, v in (("variables", variables), ("n_obj", n_obj)) if v is None]
+            raise TypeError(f"Problem.from_function needs {' and '.join(missing)}")
+
+        def build(func: Callable[..., Any]) -> FunctionProblem:
+            return FunctionProblem(
+                func, variables, n_obj, n_constr, name=name, elementwise=elementwise,
+                objective_names=objective_names, constraint_names=constraint_names,
+            )
+
+        return build if f is None else build(f)
+
     # ------------------------------------------------------------------ relaxation
     @property
     def has_relaxation(self) -> bool:
@@ -308,11 +367,17 @@ class Problem:
 
         Real, integer and table variables have a default relaxation (integers in place,
         tables interpolated), used when ``_evaluate`` is written in torch operations that
-        accept non-integral values; categorical variables need ``_evaluate_relaxed``.
+        accept non-integral values; categorical variables need :meth:`relaxation`.
         """
         has_categorical = any(isinstance(v, Categorical) for v in self.variables)
-        overridden = type(self)._evaluate_relaxed is not Problem._evaluate_relaxed
-        return overridden or not has_categorical
+        return self.overrides_relaxation or not has_categorical
+
+    @property
+    def overrides_relaxation(self) -> bool:
+        """True when the problem writes its own relaxation instead of the default one."""
+        cls = type(self)
+        return (cls.relaxation is not Problem.relaxation
+                or cls._evaluate_relaxed is not Problem._evaluate_relaxed)
 
     def relaxed_logit_mask(self) -> np.ndarray:
         """Boolean mask over the entries of ``z`` that are categorical logits."""
@@ -350,18 +415,57 @@ class Problem:
                 hi.append(float(v.upper))
         return np.array(lo), np.array(hi)
 
-    def _evaluate_relaxed(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        """Differentiable objectives (and smooth constraint values) of relaxed ``z``.
+    def relaxation(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """Override to give gradient methods a differentiable model of relaxed designs.
 
-        The default relaxes integers in place and tables by interpolation and calls
-        :meth:`_evaluate` on the result; problems with categorical variables override it.
+        ``z`` has shape ``(..., n_relaxed)``; return what :meth:`_evaluate` returns, as
+        smooth functions of ``z``. :meth:`relaxed_values` splits ``z`` by variable (reals
+        and integers as values, tables interpolated, categoricals as softmax
+        probabilities), which is usually all a relaxation needs. The default relaxes
+        integers in place and tables by interpolation and calls :meth:`_evaluate`;
+        problems with categorical variables must override it (or use an evolutionary
+        method). Exact results always come from :meth:`_evaluate` of decoded designs.
         """
         if any(isinstance(v, Categorical) for v in self.variables):
-            raise NotImplementedError(f"{self.name} has no continuous relaxation")
-        return self._evaluate(self._relaxed_design(z))
+            names = [v.name for v in self.variables if isinstance(v, Categorical)]
+            raise NotImplementedError(
+                f"{self.name} has categorical variable(s) {names} and no relaxation: "
+                "override Problem.relaxation(z) (see Problem.relaxed_values) or use an "
+                "evolutionary method"
+            )
+        return self._evaluate(self.relaxed_design(z))
 
-    def _relaxed_design(self, z: Tensor) -> Tensor:
-        """``z`` -> the real-valued design ``_evaluate`` sees (tables interpolated)."""
+    def relaxed_values(self, z: Tensor) -> dict[str, Tensor]:
+        """``z`` -> one tensor per variable name, for writing :meth:`relaxation`.
+
+        Reals and integers give their (relaxed) value ``(...)``, tables the interpolated
+        table value ``(...)``, categoricals the softmax probabilities of their choices
+        ``(..., len(choices))``. Differentiable in ``z``.
+        """
+        if z.shape[-1:] != (self.n_relaxed,):
+            raise ValueError(
+                f"z must have shape (..., n_relaxed={self.n_relaxed}), got {tuple(z.shape)}"
+            )
+        out: dict[str, Tensor] = {}
+        j = 0
+        for v in self.variables:
+            if isinstance(v, Categorical):
+                k = len(v.choices)
+                out[v.name] = torch.softmax(z[..., j : j + k], dim=-1)
+                j += k
+            elif isinstance(v, Table):
+                out[v.name] = _interpolate(z[..., j], v.values)
+                j += 1
+            else:
+                out[v.name] = z[..., j]
+                j += 1
+        return out
+
+    def relaxed_design(self, z: Tensor) -> Tensor:
+        """``z`` -> the real-valued design ``_evaluate`` sees (tables interpolated).
+
+        Only for problems without categorical variables (their ``z`` holds logits).
+        """
         if not any(isinstance(v, Table) for v in self.variables):
             return z
         cols = list(z.unbind(dim=-1))
@@ -369,6 +473,10 @@ class Problem:
             if isinstance(v, Table):
                 cols[i] = _interpolate(cols[i], v.values)
         return torch.stack(cols, dim=-1)
+
+    def _evaluate_relaxed(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        # Kept for problems written before the public hook: overriding this still works.
+        return self.relaxation(z)
 
     def evaluate_relaxed(self, z: Tensor, *, constraints: bool = False) -> Any:
         """Evaluate the continuous relaxation (differentiable); ``z`` is ``(..., n_relaxed)``.
@@ -458,6 +566,40 @@ class Problem:
     def repair(self, x: Tensor) -> Tensor:
         """Map exact designs to feasible ones where the problem knows how (default: none)."""
         return x
+
+    def has_bounds(self) -> bool:
+        """Not for dse: pymoo calls this first on the problem given to ``minimize``."""
+        raise TypeError(
+            f"{self.name} is a dse Problem, not a pymoo one: pass "
+            "dse.pymoo_bridge.to_pymoo(problem) to pymoo.optimize.minimize"
+        )
+
+    def snap(self, x: Any) -> Any:
+        """The nearest exact design(s) to real-valued ``x`` ``(..., n_var)``, repaired.
+
+        Every column is clipped to its bounds, integers and categorical indices rounded,
+        table columns moved to the nearest table value; then :meth:`repair`. For designs
+        from tools that know only real boxes (pymoo's real operators, a user's grid).
+        """
+        is_numpy = not isinstance(x, Tensor)
+        xt = self._as_tensor(x).detach()
+        if xt.ndim == 0 or xt.shape[-1] != self.n_var:
+            raise ValueError(
+                f"{self.name}: x must have shape (..., n_var={self.n_var}), got {tuple(xt.shape)}"
+            )
+        if not bool(torch.isfinite(xt).all()):
+            raise ValueError(f"{self.name}.snap: x holds NaN or inf")
+        xl, xu = self.bounds(like=xt)
+        out = torch.minimum(torch.maximum(xt, xl), xu)
+        integral = torch.as_tensor(self.kind_mask(Integer) | self.kind_mask(Categorical),
+                                   device=xt.device)
+        out = torch.where(integral, out.round(), out)
+        for i, v in enumerate(self.variables):
+            if isinstance(v, Table):
+                table = torch.tensor(v.values, dtype=xt.dtype, device=xt.device)
+                out[..., i] = table[(out[..., i, None] - table).abs().argmin(dim=-1)]
+        out = self.repair(out)
+        return out.cpu().numpy() if is_numpy else out
 
     # ------------------------------------------------------------------ optional knowledge
     def pareto_front(self, n: int = 100) -> np.ndarray | None:
@@ -624,6 +766,119 @@ class Problem:
                 NonFiniteObjectiveWarning,
                 stacklevel=3,
             )
+
+
+# ---------------------------------------------------------------------- from a function
+def _as_variables(
+    variables: Sequence[Variable] | Mapping[str, tuple[float, float]],
+) -> list[Variable]:
+    if isinstance(variables, Mapping):
+        out: list[Variable] = []
+        for key, box in variables.items():
+            if not (isinstance(box, Sequence) and len(box) == 2) or isinstance(box, str):
+                raise TypeError(
+                    f"variable {key!r}: a mapping of variables takes (lower, upper) pairs, "
+                    f"got {box!r}; use Integer/Categorical/Table objects for other kinds"
+                )
+            out.append(Real(str(key), float(box[0]), float(box[1])))
+        return out
+    if isinstance(variables, (str, bytes)) or not isinstance(variables, Sequence):
+        raise TypeError(
+            "variables must be a sequence of Real/Integer/Categorical/Table or a mapping "
+            f"{{name: (lower, upper)}}, got {type(variables).__name__}"
+        )
+    return list(variables)
+
+
+def _module_attribute(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
+
+
+class FunctionProblem(Problem):
+    """A :class:`Problem` around a plain function; see :meth:`Problem.from_function`.
+
+    Pickles with its function, so it runs on Dask workers when the function is importable
+    there (a module-level function, not a lambda).
+    """
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        variables: Sequence[Variable] | Mapping[str, tuple[float, float]],
+        n_obj: int,
+        n_constr: int = 0,
+        *,
+        name: str | None = None,
+        elementwise: bool = False,
+        objective_names: Sequence[str] | None = None,
+        constraint_names: Sequence[str] | None = None,
+    ) -> None:
+        if not callable(f):
+            raise TypeError(f"Problem.from_function needs a callable, got {type(f).__name__}")
+        if name is None:
+            own = getattr(f, "__name__", "")
+            name = own if own.isidentifier() else "function"
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty str, got {name!r}")
+        for key, val in (("n_obj", n_obj), ("n_constr", n_constr)):
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
+                raise TypeError(f"{key} must be an int, got {val!r}")
+        super().__init__(
+            _as_variables(variables), int(n_obj), int(n_constr),
+            objective_names=objective_names, constraint_names=constraint_names,
+        )
+        self.name = name
+        self.function = f
+        self.elementwise = bool(elementwise)
+
+    def __reduce__(self) -> Any:
+        # Made with the decorator, the module's attribute is this problem, not the
+        # function, so pickle would not find the function by name: refer to the problem.
+        module = sys.modules.get(getattr(self.function, "__module__", None) or "")
+        qualname = getattr(self.function, "__qualname__", "")
+        if module is not None and getattr(module, qualname, None) is self:
+            return (_module_attribute, (module.__name__, qualname))
+        return super().__reduce__()
+
+    def __repr__(self) -> str:
+        fn = getattr(self.function, "__qualname__", type(self.function).__name__)
+        return f"{super().__repr__()[:-1]}, function={fn})"
+
+    def _evaluate(self, x: Tensor) -> Any:
+        if not self.elementwise:
+            return self.function(x)
+        rows = x.reshape(-1, self.n_var)
+        outs = [self.function(row) for row in rows.unbind(0)]
+        lead = tuple(x.shape[:-1])
+        if self.n_constr:
+            bad = next((o for o in outs if not (isinstance(o, (tuple, list)) and len(o) == 2)),
+                       None)
+            if bad is not None:
+                raise TypeError(self._output_contract(
+                    f"{type(bad).__name__} for one design (elementwise=True and n_constr > 0 "
+                    "need (f values, g values) per design)", x))
+            F = self._stack_rows([o[0] for o in outs], self.n_obj, x, "F")
+            G = self._stack_rows([o[1] for o in outs], self.n_constr, x, "G")
+            return F.reshape(*lead, self.n_obj), G.reshape(*lead, self.n_constr)
+        return self._stack_rows(outs, self.n_obj, x, "F").reshape(*lead, self.n_obj)
+
+    def _stack_rows(self, vals: list[Any], width: int, x: Tensor, what: str) -> Tensor:
+        rows = []
+        for v in vals:
+            if isinstance(v, Tensor):
+                t = v.to(device=x.device, dtype=x.dtype).reshape(-1)
+            elif isinstance(v, (list, tuple)) and any(isinstance(e, Tensor) for e in v):
+                t = torch.stack([torch.as_tensor(e, dtype=x.dtype, device=x.device).reshape(())
+                                 for e in v])
+            else:
+                t = self._as_output(v, x, what).reshape(-1)
+            if t.numel() != width:
+                raise TypeError(self._output_contract(
+                    f"{t.numel()} {what} value(s) for one design (elementwise=True)", x))
+            rows.append(t)
+        if not rows:
+            return x.new_zeros((0, width))
+        return torch.stack(rows)
 
 
 # ---------------------------------------------------------------------- registry

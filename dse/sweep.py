@@ -48,7 +48,8 @@ from dse.config import (
     to_yaml,
 )
 from dse.executor import make_executor
-from dse.problem import Problem, get_problem
+from dse.problem import Problem
+from dse.problem_specs import build_problem, spec_files, spec_label
 from dse.result import Result
 from dse.store import Store
 
@@ -138,7 +139,7 @@ def run_job(job: Job) -> JobOutput:
     """Build the problem, solve, and measure the front (runs on any worker)."""
     from dse.solvers import solve
 
-    problem = get_problem(job.problem, **job.problem_params)
+    problem = build_problem(job.problem, **job.problem_params)
     result = solve(problem, job.method, budget=job.budget, seed=job.seed, device=job.device,
                    **job.params)
     ref_front, ref = reference_for(problem, job.ref_offset)
@@ -170,8 +171,8 @@ def stored_reference(
     is not registered in this process (e.g. one defined in a notebook), so its runs are
     still measured, with the union rule."""
     try:
-        problem = get_problem(name, **params)
-    except ValueError:
+        problem = build_problem(name, **params)
+    except (TypeError, ValueError):
         return None, None
     return reference_for(problem, offset)
 
@@ -292,7 +293,7 @@ def run_dir_for(cfg: SweepConfig) -> Path:
     folder again."""
     if cfg.out:
         return Path(cfg.out)
-    return Path("runs") / f"{cfg.problem.name}-{config_hash(cfg)}"
+    return Path("runs") / f"{spec_label(cfg.problem.name)}-{config_hash(cfg)}"
 
 
 class _Progress:
@@ -354,12 +355,16 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
     # The problem is built once before any job: a bad parameter (a layer file that is
     # not one) is one error up front, not one failure per job.
     try:
-        get_problem(cfg.problem.name, **cfg.problem.params)
+        build_problem(cfg.problem.name, **cfg.problem.params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"problem {cfg.problem.name!r}: {exc}") from None
     start = time.perf_counter()
     run_dir = run_dir_for(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the run folder {str(run_dir)!r}: "
+                          f"{exc.strerror or exc}") from None
     text = to_yaml(cfg)
     (run_dir / "config.yaml").write_text(text)
     # A later sweep pointed at the same out= (more methods or seeds) replaces config.yaml;
@@ -380,6 +385,8 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
                 n_workers=cfg.executor.n_workers,
                 threads_per_worker=cfg.executor.threads_per_worker)
             try:
+                if hasattr(ex, "ship"):
+                    ex.ship(spec_files(cfg.problem.name))
                 for job, out in ex.map_unordered(run_job, todo):
                     if isinstance(out, BaseException):
                         failures.append((job.key, f"{type(out).__name__}: {out}"))

@@ -138,3 +138,16 @@ def test_a_bad_problem_parameter_is_one_error_before_any_job(
     assert err.startswith("error: problem 'codesign': ") and "not a layer table" in err
     assert "SECRET" not in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = ["sweep", "problem=zdt1", "methods=[nsga2]", "solver.budget=200",
+            f"out={blocker}/run"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot create the run folder") and err.count("\n") == 1
+    assert cli.main(["sweep", "methods=[nsga2", "solver.budget=200"]) == 2
+    assert "cannot parse value '[nsga2'" in capsys.readouterr().err

@@ -198,3 +198,45 @@ def test_interpolations_in_overrides_are_refused_not_expanded(bad: str) -> None:
     with pytest.raises(ConfigError, match="interpolations") as info:
         parse_overrides(["problem=zdt1", "methods=[nsga2]", bad])
     assert "/root" not in str(info.value) and "/bin" not in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("", "is empty or not a mapping"),
+    ("just text\n", "is empty or not a mapping"),
+    ("problem: {name: zdt1\n", "is not valid YAML"),
+    ("problem: !!python/object:os.system {}\n", "is not valid YAML"),
+    ("bogus: 1\n", "Key 'bogus' not in 'SweepConfig'"),
+    ("out: ${oc.env:HOME}\n", "interpolations"),
+])
+def test_load_config_refuses_empty_and_malformed_files(tmp_path, text: str, said: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert said in str(err.value) and str(path) in str(err.value)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(("override", "said"), [
+    ("methods=[nsga2", "cannot parse value '[nsga2'"),
+    ("methods=[,]", "cannot parse value '[,]'"),
+    ("seeds=[0,1", "lists are [a,b]"),
+    ("problem=!!python/object/apply:os.system [ls]", "YAML tags (!...) are not accepted"),
+    ("seeds=[!!python/int 3]", "YAML tags"),
+    ("methods=[nsga2]\tx", "control character(s) U+0009"),
+    ("problem=zdt1\x00", "control character(s) U+0000"),
+    ("out=" + "a" * 300, "a folder name is 300 bytes"),
+    ("out=/proc/x", "not a place for a run folder"),
+])
+def test_malformed_values_are_named(override: str, said: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_overrides([override])
+    assert said in str(err.value)
+
+
+def test_out_naming_an_existing_file_is_refused(tmp_path) -> None:
+    f = tmp_path / "taken"
+    f.write_text("x")
+    with pytest.raises(ConfigError, match="a file of that name exists"):
+        parse_overrides([f"out={f}"])

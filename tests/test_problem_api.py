@@ -38,10 +38,10 @@ class Mixed(Problem):
         w = torch.tensor(WEIGHTS, dtype=x.dtype, device=x.device)[c.long()]
         return self._objectives(a, n, w)
 
-    def _evaluate_relaxed(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        a, n, logits = z[..., 0], z[..., 1], z[..., 2:]
-        w = torch.softmax(logits, dim=-1) @ torch.tensor(WEIGHTS, dtype=z.dtype, device=z.device)
-        return self._objectives(a, n, w)
+    def relaxation(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        v = self.relaxed_values(z)
+        w = v["c"] @ torch.tensor(WEIGHTS, dtype=z.dtype, device=z.device)
+        return self._objectives(v["a"], v["n"], w)
 
     @staticmethod
     def _objectives(a: Tensor, n: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
@@ -53,7 +53,7 @@ class MixedNoRelaxation(Mixed):
     """The same problem without a continuous relaxation."""
 
     name = "mixed_norelax"
-    _evaluate_relaxed = Problem._evaluate_relaxed
+    relaxation = Problem.relaxation  # type: ignore[assignment]
 
 
 class Root(Problem):

@@ -172,3 +172,133 @@ def test_a_sweep_on_flat_objectives_says_so() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         solve(UserProblem(), "chebyshev", budget=600, seed=0, device="cpu")
+
+
+# ---------------------------------------------------------------------- from_function
+def _tradeoff(x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([x[..., 0], 1.0 - x[..., 0] + x[..., 1] ** 2], -1)
+
+
+def test_from_function_batched_matches_a_subclass() -> None:
+    p = Problem.from_function(_tradeoff, {"a": (0.0, 1.0), "b": (0.0, 1.0)}, n_obj=2)
+    assert p.name == "_tradeoff" and p.variable_names == ("a", "b")
+    np.testing.assert_array_equal(p.evaluate(X), UserProblem().evaluate(X))
+    res = solve(p, "chebyshev", budget=600, seed=0, device="cpu")
+    ref = solve(UserProblem(), "chebyshev", budget=600, seed=0, device="cpu")
+    np.testing.assert_array_equal(res.F, ref.F)  # same maths, same seed: same front
+    assert res.n_evals == 600
+
+
+def test_from_function_elementwise_with_constraints_and_decorator() -> None:
+    from dse import Integer
+
+    @Problem.from_function(variables=[Real("a", 0.0, 1.0), Integer("n", 1, 5)], n_obj=2,
+                           n_constr=1, elementwise=True, name="beam")
+    def beam(x: torch.Tensor) -> tuple[list, list]:
+        a, n = x
+        return [a * n, (1 - a) ** 2 + 1 / n], [a + n - 5]
+
+    Xb = np.array([[0.5, 2.0], [1.0, 5.0], [0.0, 1.0]])
+    F, G = beam.evaluate(Xb, constraints=True)
+    np.testing.assert_allclose(F, np.stack([Xb[:, 0] * Xb[:, 1],
+                                            (1 - Xb[:, 0]) ** 2 + 1 / Xb[:, 1]], 1))
+    np.testing.assert_allclose(G[:, 0], Xb.sum(1) - 5)
+    # Per-design tensors keep the graph: a gradient method runs on it.
+    res = solve(beam, "chebyshev", budget=500, seed=0, device="cpu")
+    assert res.n_evals == 500 and len(res.front_F) >= 5
+    assert (res.front_X[:, 1] == np.round(res.front_X[:, 1])).all()
+
+
+def test_from_function_rejects_bad_definitions() -> None:
+    with pytest.raises(TypeError, match="needs a callable, got int"):
+        Problem.from_function(3, {"a": (0, 1)}, n_obj=1)
+    with pytest.raises(TypeError, match="needs variables and n_obj"):
+        Problem.from_function(_tradeoff)
+    with pytest.raises(TypeError, match=r"variable 'a'.*\(lower, upper\) pairs, got 5"):
+        Problem.from_function(_tradeoff, {"a": 5}, n_obj=2)
+    with pytest.raises(TypeError, match="Real, Integer, Categorical or Table objects, got str"):
+        Problem.from_function(_tradeoff, ["a", "b"], n_obj=2)
+    with pytest.raises(TypeError, match="n_obj must be an int, got '2'"):
+        Problem.from_function(_tradeoff, {"a": (0, 1)}, n_obj="2")
+    with pytest.raises(ValueError, match=r"variable 'a' has lower bound 1.0 > upper bound 0.0"):
+        Problem.from_function(_tradeoff, {"a": (1, 0)}, n_obj=2)
+    one = Problem.from_function(lambda x: [1.0], {"a": (0, 1)}, n_obj=2, elementwise=True)
+    with pytest.raises(TypeError, match=r"1 F value\(s\) for one design"):
+        one.evaluate(np.zeros((2, 1)))
+
+
+def test_a_decorated_problem_pickles_by_reference() -> None:
+    import pickle
+
+    from problems_for_tests import decorated
+
+    again = pickle.loads(pickle.dumps(decorated))
+    assert again is decorated
+    np.testing.assert_array_equal(again.evaluate(X), decorated.evaluate(X))
+
+
+# ---------------------------------------------------------------------- relaxation hook
+class Material(Problem):
+    """A categorical material and a real thickness; relaxation through the public hook."""
+
+    name = "material"
+    DENSITY = (2.7, 7.8, 4.5)
+    STIFF = (70.0, 200.0, 110.0)
+
+    def __init__(self) -> None:
+        from dse import Categorical
+
+        super().__init__([Real("t", 0.1, 2.0), Categorical("m", ("al", "steel", "ti"))],
+                         n_obj=2)
+
+    def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        m = x[..., 1].long()
+        rho = torch.tensor(self.DENSITY, dtype=x.dtype)[m]
+        e = torch.tensor(self.STIFF, dtype=x.dtype)[m]
+        return torch.stack([rho * x[..., 0], 100.0 / (e * x[..., 0] ** 3)], -1)
+
+    def relaxation(self, z: torch.Tensor) -> torch.Tensor:
+        v = self.relaxed_values(z)
+        rho = v["m"] @ torch.tensor(self.DENSITY, dtype=z.dtype)
+        e = v["m"] @ torch.tensor(self.STIFF, dtype=z.dtype)
+        return torch.stack([rho * v["t"], 100.0 / (e * v["t"] ** 3)], -1)
+
+
+def test_relaxation_hook_and_relaxed_values() -> None:
+    p = Material()
+    assert p.has_relaxation and p.overrides_relaxation
+    x = np.array([[0.5, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    z = torch.as_tensor(p.encode(x))
+    parts = p.relaxed_values(z)
+    assert set(parts) == {"t", "m"} and parts["m"].shape == (3, 3)
+    np.testing.assert_allclose(parts["m"].sum(-1).numpy(), 1.0)
+    # An encoded exact design is (nearly) its own relaxation.
+    np.testing.assert_allclose(p.evaluate_relaxed(z).numpy(), p.evaluate(x), rtol=2e-2)
+    res = solve(p, "chebyshev", budget=800, seed=0, device="cpu")
+    assert res.n_evals == 800 and len(res.front_F) >= 5
+    assert set(np.unique(res.front_X[:, 1])) <= {0.0, 1.0, 2.0}
+
+
+def test_categoricals_without_a_relaxation_name_the_hook() -> None:
+    class NoRelax(Material):
+        relaxation = Problem.relaxation  # type: ignore[assignment]
+
+    p = NoRelax()
+    assert not p.has_relaxation
+    with pytest.raises(NotImplementedError, match=r"\['m'\].*override Problem.relaxation"):
+        Problem.relaxation(p, torch.zeros(1, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"override Problem\.relaxation"):
+        solve(p, "chebyshev", budget=400, seed=0, device="cpu")
+
+
+def test_snap_gives_the_nearest_exact_design() -> None:
+    from dse import Categorical, Integer, Table
+
+    p = Problem.from_function(
+        lambda x: x[..., :2],
+        [Real("a", 0.0, 1.0), Integer("n", 1, 5), Categorical("c", ("p", "q")),
+         Table("d", (6.0, 8.0, 12.0))], n_obj=2)
+    got = p.snap(np.array([[1.3, 2.6, 0.2, 10.5], [-0.1, 9.0, 1.7, 5.0]]))
+    np.testing.assert_array_equal(got, [[1.0, 3.0, 0.0, 12.0], [0.0, 5.0, 1.0, 6.0]])
+    with pytest.raises(ValueError, match="NaN or inf"):
+        p.snap(np.array([[np.nan, 1, 0, 6]]))

@@ -17,7 +17,9 @@ import torch
 
 from dse.checks import MAX_BUDGET, MAX_SEED, whole_number
 from dse.device import resolve_device
-from dse.problem import Problem, get_problem
+from dse.problem import Problem
+from dse.problem_specs import build_problem
+from dse.pymoo_bridge import from_pymoo, is_pymoo_problem
 from dse.registry import Registry
 from dse.result import Result
 
@@ -125,10 +127,13 @@ def solve(
         to a gradient method.
     """
     if isinstance(problem, str):
-        problem = get_problem(problem)
+        problem = build_problem(problem)
+    elif is_pymoo_problem(problem):
+        problem = from_pymoo(problem)
     if not isinstance(problem, Problem):
         raise TypeError(
-            f"problem must be a dse.Problem or a registry name, got {type(problem).__name__}"
+            "problem must be a dse.Problem, a pymoo Problem, a registry name or "
+            f"module:Name, got {type(problem).__name__}"
         )
     key = SOLVERS.canonical(method)  # UnknownNameError (a ValueError) lists valid names
     accepted = _DEFAULTS[key]

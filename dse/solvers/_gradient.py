@@ -169,7 +169,7 @@ def exact_is_relaxed(problem: Problem) -> bool:
     cls = type(problem)
     return (
         not problem.is_mixed
-        and cls._evaluate_relaxed is Problem._evaluate_relaxed
+        and not problem.overrides_relaxation
         and cls.repair is Problem.repair
     )
 
@@ -180,7 +180,7 @@ def check_gradient_problem(problem: Problem, method: str) -> None:
         raise ValueError(
             f"method {method!r} needs gradients, but problem {problem.name!r} has "
             "categorical variables without a differentiable relaxation (override "
-            "_evaluate_relaxed); use an evolutionary method (nsga2, nsga3, moead, "
+            "Problem.relaxation); use an evolutionary method (nsga2, nsga3, moead, "
             "smsemoa, agemoea2, random)"
         )
 
@@ -291,7 +291,7 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
         raise TypeError(
             f"{problem.name}: its objectives do not depend on the design through torch "
             f"operations (numpy, .item() or .detach() inside _evaluate?), so {s.method!r} "
-            "has no gradient to follow; write _evaluate (or _evaluate_relaxed) with torch "
+            "has no gradient to follow; write _evaluate (or relaxation) with torch "
             "operations, or use an evolutionary method such as 'nsga2'"
         )
     Fd = F.detach()
@@ -1086,7 +1086,7 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
             f"{s.method} on {run.problem.name}: every search direction was zero, so no row "
             "moved from its start: the objectives are flat to torch's autograd (rounding, "
             "floor, comparisons or table lookups inside _evaluate?); use an evolutionary "
-            "method such as 'nsga2', or give the problem a smooth _evaluate_relaxed",
+            "method such as 'nsga2', or give the problem a smooth relaxation(z)",
             RuntimeWarning,
             stacklevel=4,  # the caller of solve()
         )

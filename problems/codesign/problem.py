@@ -220,7 +220,8 @@ class CodesignProblem(Problem):
             hi[start : start + 3] = np.log2([M, K, N])
         return lo, hi
 
-    def _evaluate_relaxed(self, z: Tensor) -> tuple[Tensor, Tensor]:
+    def relaxation(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Smooth costs of relaxed designs (see :mod:`problems.codesign.relaxed`)."""
         dims, counts = self._workload(z)
         return self._assemble(relaxed_costs(z, dims, counts, self.sharpness), z.dtype)
 
