@@ -22,7 +22,10 @@ vectors do not dominate each other, so duplicates of a non-dominated vector are 
 non-dominated unless ``keep_duplicates=False``, which keeps only the first copy (smallest
 index). Rows holding a NaN have no defined dominance: by default they raise a
 :class:`ValueError` that names the rows; with ``nan="drop"`` they are treated as excluded
-(never non-dominated, rank ``-1``) and do not affect any other row.
+(never non-dominated, rank ``-1``) and do not affect any other row. Values compare exactly
+in their own dtype: integers beyond ``2**53`` (and long doubles), which moocore's float64
+would round, reach it as per-objective ranks with the same order; the torch route compares
+integers as integers (unsigned ones mapped in order onto ``int64``).
 """
 
 from __future__ import annotations
@@ -112,8 +115,12 @@ def nan_rows(F: np.ndarray | Tensor) -> np.ndarray | Tensor:
     return np.isnan(F).any(axis=-1)
 
 
-def raise_nan_rows(bad: np.ndarray | Tensor, name: str = "F") -> None:
-    """Raise a :class:`ValueError` naming the rows flagged in ``bad`` (``(..., N)``)."""
+def describe_rows(bad: np.ndarray | Tensor) -> str:
+    """``"3 row(s) [1, 4, 7]"``: the rows flagged in ``bad`` (``(..., N)``), for messages.
+
+    At most ten indices are listed (then ``"and K more"``); for batched sets each index is a
+    tuple into the leading dims.
+    """
     bad_np = bad.cpu().numpy() if isinstance(bad, Tensor) else np.asarray(bad)
     where = np.argwhere(bad_np)
     if bad_np.ndim == 1:
@@ -121,10 +128,15 @@ def raise_nan_rows(bad: np.ndarray | Tensor, name: str = "F") -> None:
     else:
         listed = [tuple(int(v) for v in i) for i in where[:_MAX_LISTED_ROWS]]
     more = f" and {len(where) - _MAX_LISTED_ROWS} more" if len(where) > _MAX_LISTED_ROWS else ""
+    return f"{len(where)} row(s) {listed}{more}"
+
+
+def raise_nan_rows(bad: np.ndarray | Tensor, name: str = "F") -> None:
+    """Raise a :class:`ValueError` naming the rows flagged in ``bad`` (``(..., N)``)."""
     raise ValueError(
-        f"{name} has NaN in {len(where)} row(s) {listed}{more} (indices into {name}'s leading "
-        f"dims); dominance is undefined for them. Fix the evaluation, or pass nan='drop' to "
-        f"treat those rows as excluded."
+        f"{name} has NaN in {describe_rows(bad)} (indices into {name}'s leading dims); "
+        f"dominance is undefined for them. Fix the evaluation, or pass nan='drop' to treat "
+        f"those rows as excluded."
     )
 
 
@@ -277,6 +289,34 @@ def pareto_rank(F: ArrayT, *, nan: NanPolicy = "raise") -> ArrayT:
 # --------------------------------------------------------------------------------------
 # numpy route (moocore), one point set at a time
 # --------------------------------------------------------------------------------------
+def _exact_in_float64(F: np.ndarray) -> np.ndarray:
+    """``F``, or a float64 stand-in with the same comparisons, for moocore (float64 only).
+
+    Integers beyond ``2**53`` (and long doubles) would be rounded when cast to float64, so
+    distinct values could merge and dominance change: ``(2**53 + 1, 0)`` would seem to be
+    dominated by ``(2**53, 1)``. Dominance uses only ``<`` and ``==`` within each objective,
+    so such an array is replaced by the per-objective ranks of its values (``np.unique``'s
+    inverse, an exact sort), which give the same masks and ranks through moocore.
+    """
+    if F.size == 0:
+        return F
+    if np.issubdtype(F.dtype, np.integer):
+        # Checked by value, not dtype: numpy calls int64 -> float64 a "safe" cast.
+        if F.dtype.itemsize < 8 or (F.min() >= -(2**53) and F.max() <= 2**53):
+            return F
+    elif F.dtype.itemsize <= 8:  # float16/32/64: exact in float64
+        return F
+    else:  # long double: NaN rows are excluded by the caller, so their ranks do not matter
+        with np.errstate(over="ignore"):
+            if np.array_equal(F.astype(np.float64), F, equal_nan=True):
+                return F
+    flat = F.reshape(-1, F.shape[-1])
+    ranks = np.empty(flat.shape, dtype=np.float64)
+    for k in range(flat.shape[1]):
+        ranks[:, k] = np.unique(flat[:, k], return_inverse=True)[1].reshape(-1)
+    return ranks.reshape(F.shape)
+
+
 def _per_set_numpy(
     F: np.ndarray,
     excluded: np.ndarray | None,
@@ -285,6 +325,7 @@ def _per_set_numpy(
     dtype: type,
 ) -> np.ndarray:
     """Apply ``fn`` (a moocore function on an ``(n, M)`` float array) to each point set."""
+    F = _exact_in_float64(F)
     lead = F.shape[:-2]
     flat = F.reshape(math.prod(lead), F.shape[-2], F.shape[-1])
     flat_ex = None if excluded is None else excluded.reshape(flat.shape[:2])
@@ -316,6 +357,20 @@ def _pareto_rank_numpy(F: np.ndarray, excluded: np.ndarray | None) -> np.ndarray
 # --------------------------------------------------------------------------------------
 # torch route
 # --------------------------------------------------------------------------------------
+def _signed_exact(X: Tensor) -> Tensor:
+    """``X`` with unsigned integers (16 to 64 bits) mapped to ``int64``, keeping the order.
+
+    torch's sort, gather and cumulative minimum lack those dtypes. ``uint16``/``uint32`` fit
+    in ``int64``; ``uint64`` is reinterpreted and its top bit flipped (``x - 2**63``), an
+    exact order-preserving map. ``uint8`` and signed integers are supported as they are.
+    """
+    if X.dtype in (torch.uint16, torch.uint32):
+        return X.to(torch.int64)
+    if X.dtype == torch.uint64:
+        return X.view(torch.int64) ^ torch.iinfo(torch.int64).min
+    return X
+
+
 def _worst_value(dtype: torch.dtype) -> float | int:
     """A value no real entry exceeds: rows filled with it never dominate any other row."""
     return math.inf if dtype.is_floating_point else torch.iinfo(dtype).max
@@ -347,7 +402,7 @@ def _nondominated_torch(
     b = math.prod(lead)
     if n == 0 or b == 0:
         return torch.zeros((*lead, n), dtype=torch.bool, device=F.device)
-    X = F.reshape(b, n, m)
+    X = _signed_exact(F.reshape(b, n, m))
     if X.is_floating_point():
         X = X + 0.0  # -0.0 -> +0.0: radix sorts (CUDA) would order them apart, == does not
     if excluded is None:
