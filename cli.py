@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 # Plots are files here, never windows.
@@ -64,8 +65,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     report = run_sweep(cfg)
     if not cfg.quiet:
         print(f"run folder: {report.run_dir}")
-        print(f"jobs run: {report.n_run}, skipped (already stored): {report.n_skipped}, "
-              f"failed: {len(report.failures)}, wall time {report.wall_time:.1f} s")
+        elsewhere = (f", left to another sweep: {report.n_elsewhere}"
+                     if report.n_elsewhere else "")
+        print(f"jobs run: {report.n_run}, skipped (already stored): {report.n_skipped}"
+              f"{elsewhere}, failed: {len(report.failures)}, wall time "
+              f"{report.wall_time:.1f} s")
         if not report.summary.empty:
             cols = ["method", "kind", "seeds", "hypervolume", "hypervolume_std", "hv_ratio",
                     "igd", "n_evals", "n_grad_evals", "wall_time", "n_front"]
@@ -214,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: object = None, line: str | None = None) -> None:
+    # A warning on the command line is a sentence for the user, not a source location.
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = build_parser()
@@ -226,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.overrides = [*args.overrides, *extra]
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    shown, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         return int(args.func(args))
     except (ValueError, FileNotFoundError) as exc:
@@ -233,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (a failing job does not land here: the sweep reports it and carries on).
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -20,12 +20,21 @@ Tables (all readable with ``pandas.read_sql_query``):
     :meth:`Store.designs` expands them to one column per variable/objective.
 ``history``
     ``run_id``, ``step``, ``n_evals``, ``n_grad_evals``, ``wall_time``, ``hypervolume``.
+``claims``
+    ``job_key``, ``owner``, ``host``, ``pid``, ``claimed_at``: jobs a running sweep has
+    taken, so that two sweeps into one folder share the work instead of both running it.
+
+A job counts as finished only when its ``runs`` row holds all ``n_designs`` of its designs;
+a row missing designs (a file edited or damaged by hand) is run again and replaced.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -81,6 +90,13 @@ CREATE TABLE IF NOT EXISTS designs (
     g TEXT NOT NULL,
     PRIMARY KEY (run_id, design)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    job_key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    claimed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS history (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
     step INTEGER NOT NULL,
@@ -93,6 +109,24 @@ CREATE TABLE IF NOT EXISTS history (
 """
 
 _METRICS = ("hypervolume", "hv_ratio", "igd")
+
+# Runs whose designs are all there; anything else is not a finished job.
+_COMPLETE = """
+SELECT r.run_id, r.job_key FROM runs r
+LEFT JOIN (SELECT run_id, COUNT(*) AS n FROM designs GROUP BY run_id) d
+       ON d.run_id = r.run_id
+WHERE COALESCE(d.n, 0) = r.n_designs
+"""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _json(value: Any) -> str:
@@ -184,7 +218,7 @@ class Store:
         return f"Store({str(self.path)!r}, runs={len(self)})"
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM ({_COMPLETE})").fetchone()[0])
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -271,6 +305,13 @@ class Store:
         marks = ", ".join("?" * len(row))
         hist = result.history.reset_index(drop=True)
         with self._transaction() as c:
+            old = c.execute("SELECT run_id FROM runs WHERE job_key = ?", (job_key,)).fetchone()
+            if old is not None:
+                if self._complete(old[0]):
+                    return None
+                # A row missing designs is no finished job: replace it whole.
+                for table in ("designs", "history", "runs"):
+                    c.execute(f"DELETE FROM {table} WHERE run_id = ?", (old[0],))
             cur = c.execute(
                 f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO NOTHING",
                 tuple(row.values()),
@@ -297,13 +338,49 @@ class Store:
 
     # ------------------------------------------------------------------ reading
     def job_keys(self) -> set[str]:
-        """Keys of every finished job."""
-        return {r[0] for r in self._conn.execute("SELECT job_key FROM runs")}
+        """Keys of every finished job (a run with all its designs stored)."""
+        return {r[1] for r in self._conn.execute(_COMPLETE)}
 
     def __contains__(self, job_key: object) -> bool:
-        return bool(
-            self._conn.execute("SELECT 1 FROM runs WHERE job_key = ?", (job_key,)).fetchone()
-        )
+        return bool(self._conn.execute(
+            f"SELECT 1 FROM ({_COMPLETE}) WHERE job_key = ?", (job_key,)).fetchone())
+
+    def _complete(self, run_id: int) -> bool:
+        return bool(self._conn.execute(
+            f"SELECT 1 FROM ({_COMPLETE}) WHERE run_id = ?", (run_id,)).fetchone())
+
+    # ------------------------------------------------------------------ claims
+    @property
+    def owner(self) -> str:
+        """This store object's identity in ``claims`` (one per open sweep)."""
+        if not hasattr(self, "_owner"):
+            self._owner = uuid.uuid4().hex
+        return self._owner
+
+    def claim(self, job_key: str) -> bool:
+        """Take ``job_key`` for this sweep; ``False`` when it is finished or another live
+        sweep holds it. Claims of processes that died on this host are taken over."""
+        host = socket.gethostname()
+        with self._transaction() as c:
+            if c.execute(f"SELECT 1 FROM ({_COMPLETE}) WHERE job_key = ?",
+                         (job_key,)).fetchone():
+                return False
+            held = c.execute("SELECT owner, host, pid FROM claims WHERE job_key = ?",
+                             (job_key,)).fetchone()
+            if held is not None and held[0] != self.owner and (
+                    held[1] != host or _pid_alive(int(held[2]))):
+                return False
+            c.execute(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                (job_key, self.owner, host, os.getpid(),
+                 datetime.now(timezone.utc).isoformat(timespec="seconds")),
+            )
+        return True
+
+    def release_claims(self) -> None:
+        """Give back every claim this store object holds (finished or not)."""
+        with self._transaction() as c:
+            c.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
         """Any read-only SQL query as a DataFrame.
@@ -326,10 +403,12 @@ class Store:
 
     def runs(self) -> pd.DataFrame:
         """The ``runs`` table, JSON columns decoded, one row per finished job."""
-        df = self.query("SELECT * FROM runs ORDER BY run_id")
+        df = self.query(f"SELECT * FROM runs WHERE run_id IN (SELECT run_id FROM ({_COMPLETE})) "
+                        "ORDER BY run_id")
         for col in ("problem_params", "config", "ref_point", "variable_names",
                     "objective_names", "constraint_names"):
-            df[col] = [None if v is None else json.loads(v) for v in df[col]]
+            # NULLs may come back as None or, in a column pandas typed float, as NaN.
+            df[col] = [json.loads(v) if isinstance(v, str) else None for v in df[col]]
         return df
 
     def history(self, run_id: int | None = None) -> pd.DataFrame:

@@ -30,7 +30,7 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from dse.config import (
     solver_kinds,
     to_yaml,
 )
-from dse.executor import make_executor
+from dse.executor import LocalExecutor, make_executor
 from dse.problem import Problem
 from dse.problem_specs import build_problem, spec_files, spec_label
 from dse.result import Result
@@ -56,6 +56,7 @@ from dse.store import Store
 __all__ = [
     "Job",
     "JobOutput",
+    "SweepFolderWarning",
     "SweepReport",
     "build_jobs",
     "compare_runs",
@@ -286,6 +287,8 @@ class SweepReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
     wall_time: float = 0.0
+    #: Jobs another sweep into the same folder had claimed (it runs and stores them).
+    n_elsewhere: int = 0
 
 
 def run_dir_for(cfg: SweepConfig) -> Path:
@@ -294,6 +297,10 @@ def run_dir_for(cfg: SweepConfig) -> Path:
     if cfg.out:
         return Path(cfg.out)
     return Path("runs") / f"{spec_label(cfg.problem.name)}-{config_hash(cfg)}"
+
+
+class SweepFolderWarning(UserWarning):
+    """A sweep adds runs to a folder that holds another configuration's runs."""
 
 
 class _Progress:
@@ -338,6 +345,53 @@ class _Progress:
                 bar.close()
 
 
+def _claimed_runs(ex: Any, store: Store, todo: Sequence[Job], elsewhere: list[Job]
+                  ) -> Iterator[tuple[Job, Any]]:
+    """Run the jobs this sweep can claim; those another live sweep holds go to
+    ``elsewhere``. In this process a job is claimed just before it runs, so two sweeps
+    into one folder take turns; an executor with workers gets its claims up front."""
+    if isinstance(ex, LocalExecutor):
+        for job in todo:
+            if store.claim(job.key):
+                yield from ex.map_unordered(run_job, [job])
+            else:
+                elsewhere.append(job)
+        return
+    mine = []
+    for job in todo:
+        (mine if store.claim(job.key) else elsewhere).append(job)
+    yield from ex.map_unordered(run_job, mine)
+
+
+def _warn_if_other_config(run_dir: Path, store: Store, problem: str,
+                          jobs: Sequence[Job]) -> None:
+    """Warn when ``run_dir`` holds runs this sweep would be mixed up with: another problem
+    (or its parameters), or the same method and seed run with other settings. More
+    methods or seeds into the same folder is how a sweep grows, and says nothing."""
+    if not len(store) or not jobs:
+        return
+    stored = store.runs()
+    params = json.dumps(jobs[0].problem_params, sort_keys=True)
+    other_problem = sorted({
+        f"{name} {json.dumps(p, sort_keys=True)}" if p else str(name)
+        for name, p in zip(stored["problem"], stored["problem_params"], strict=True)
+        if name != problem or json.dumps(p, sort_keys=True) != params})
+    mine = {(j.method, j.seed): j.key for j in jobs}
+    clash = sorted({f"{m} seed={sd}" for m, sd, k in
+                    zip(stored["method"], stored["seed"], stored["job_key"], strict=True)
+                    if (m, sd) in mine and mine[(m, sd)] != k})
+    if other_problem:
+        what = f"runs of another problem ({', '.join(other_problem[:3])})"
+    elif clash:
+        what = f"runs of the same method and seed with other settings ({', '.join(clash[:3])})"
+    else:
+        return
+    warnings.warn(
+        f"{run_dir} already holds {what}; this sweep adds its runs beside them, and "
+        "tables and plots will hold both. Give a new out= to keep them apart.",
+        SweepFolderWarning, stacklevel=3)
+
+
 def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
               ) -> SweepReport:
     """Run every job of ``config`` (a config or ``key=value`` overrides) not yet stored.
@@ -355,7 +409,7 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
     # The problem is built once before any job: a bad parameter (a layer file that is
     # not one) is one error up front, not one failure per job.
     try:
-        build_problem(cfg.problem.name, **cfg.problem.params)
+        problem = build_problem(cfg.problem.name, **cfg.problem.params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"problem {cfg.problem.name!r}: {exc}") from None
     start = time.perf_counter()
@@ -365,19 +419,22 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
     except OSError as exc:
         raise ConfigError(f"cannot create the run folder {str(run_dir)!r}: "
                           f"{exc.strerror or exc}") from None
-    text = to_yaml(cfg)
-    (run_dir / "config.yaml").write_text(text)
-    # A later sweep pointed at the same out= (more methods or seeds) replaces config.yaml;
-    # each distinct config is kept beside it.
-    (run_dir / "configs").mkdir(exist_ok=True)
-    (run_dir / "configs" / f"{config_hash(cfg)}.yaml").write_text(text)
     jobs = build_jobs(cfg)
     failures: list[tuple[str, str]] = []
+    # The database first: a damaged one stops the sweep before anything is written.
     with Store(run_dir) as store:
-        store.set_meta("config", to_yaml(cfg))
+        text = to_yaml(cfg)
+        _warn_if_other_config(run_dir, store, problem.name, jobs)
+        (run_dir / "config.yaml").write_text(text)
+        # A later sweep pointed at the same out= (more methods or seeds) replaces
+        # config.yaml; each distinct config is kept beside it.
+        (run_dir / "configs").mkdir(exist_ok=True)
+        (run_dir / "configs" / f"{config_hash(cfg)}.yaml").write_text(text)
+        store.set_meta("config", text)
         done = store.job_keys()
         todo = [j for j in jobs if j.key not in done]
         n_run = 0
+        elsewhere: list[Job] = []
         if todo:
             progress = _Progress(todo, cfg.quiet)
             ex = executor or make_executor(
@@ -387,7 +444,7 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
             try:
                 if hasattr(ex, "ship"):
                     ex.ship(spec_files(cfg.problem.name))
-                for job, out in ex.map_unordered(run_job, todo):
+                for job, out in _claimed_runs(ex, store, todo, elsewhere):
                     if isinstance(out, BaseException):
                         failures.append((job.key, f"{type(out).__name__}: {out}"))
                         progress.done(job, error=failures[-1][1])
@@ -400,9 +457,13 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
                         n_run += 1
                         progress.done(job, hv=out.metrics.get("hypervolume"))
             finally:
+                store.release_claims()
                 if executor is None:
                     ex.close()
                 progress.close()
+        if elsewhere and not cfg.quiet:
+            print(f"{len(elsewhere)} job(s) left to another sweep running in {run_dir}",
+                  file=sys.stderr)
         keys = {j.key for j in jobs}
         runs = metrics_table([store], [run_dir.name], offset=cfg.ref_offset, job_keys=keys)
     summary = summarize(runs)
@@ -415,6 +476,7 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
 
         plots = plot_run(run_dir, job_keys=keys, offset=cfg.ref_offset)
     return SweepReport(run_dir=run_dir, runs=runs, summary=summary, n_run=n_run,
+                       n_elsewhere=len(elsewhere),
                        n_skipped=len(jobs) - len(todo), failures=failures, plots=plots,
                        wall_time=time.perf_counter() - start)
 

@@ -216,3 +216,91 @@ def test_reusing_out_keeps_every_config(tmp_path: Path) -> None:
     assert len(kept) == 2
     assert sorted(tuple(load_config(p).seeds) for p in kept) == [(0,), (0, 1)]
     assert tuple(load_config(out / "config.yaml").seeds) == (0, 1)
+
+
+def test_other_problems_or_settings_in_a_folder_warn_and_never_crash(tmp_path: Path) -> None:
+    import warnings
+
+    from dse.sweep import SweepFolderWarning
+
+    out = tmp_path / "run"
+    sweep(out, "seeds=[0]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SweepFolderWarning)
+        sweep(out, "seeds=[0,1]")  # more seeds: how a sweep grows, no warning
+    with pytest.warns(SweepFolderWarning, match=r"same method and seed with other settings"):
+        sweep(out, "seeds=[0]", "solver.budget=300")
+    with pytest.warns(SweepFolderWarning, match=r"another problem \(zdt1"):
+        run_sweep(["problem=dtlz2", "methods=[random]", "solver.budget=200", "quiet=true",
+                   "plots=false", f"out={out}"])
+    # A problem with no known front beside known ones (ref_point NULL in some rows).
+    from test_problem_specs import FILE
+
+    with pytest.warns(SweepFolderWarning):
+        run_sweep([f"problem={FILE}:Shifted", "methods=[random]", "solver.budget=200",
+                   "quiet=true", "plots=true", f"out={out}"])
+    runs, summary = compare_runs([out])
+    assert set(summary["problem"]) == {"zdt1", "dtlz2", "shifted"}
+    assert set(runs["problem"]) == {"zdt1", "dtlz2", "shifted"}
+    assert runs["hypervolume"].notna().all()
+
+
+def test_a_damaged_database_stops_the_sweep_before_anything_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.sqlite").write_bytes(b"not a database, but maybe worth rescuing" * 40)
+    (out / "config.yaml").write_text("the previous config\n")
+    with pytest.raises(ValueError, match=r"results.sqlite is not a readable results database"):
+        sweep(out, "seeds=[0]")
+    assert (out / "config.yaml").read_text() == "the previous config\n"
+    assert not (out / "configs").exists()
+
+
+def test_a_run_missing_its_designs_is_not_finished(tmp_path: Path) -> None:
+    import sqlite3
+
+    out = tmp_path / "run"
+    sweep(out, "seeds=[0]")
+    before = fronts(out)
+    con = sqlite3.connect(out / "results.sqlite")
+    with con:
+        run_id, n = con.execute("SELECT run_id, n_designs FROM runs WHERE method='nsga2'"
+                                ).fetchone()
+        con.execute("DELETE FROM designs WHERE run_id = ? AND design >= ?", (run_id, n // 2))
+    con.close()
+    with Store(out) as store:
+        assert len(store) == 1 and len(store.runs()) == 1
+        assert not any("nsga2" in k for k in store.job_keys())
+    again = sweep(out, "seeds=[0]")
+    assert again.n_run == 1 and again.n_skipped == 1
+    after = fronts(out)
+    np.testing.assert_array_equal(after[("nsga2", 0)], before[("nsga2", 0)])
+    with Store(out) as store:
+        assert len(store) == 2 and store.integrity_check() == "ok"
+
+
+def test_two_sweeps_into_one_folder_share_the_jobs(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "shared"
+    args = ["problem=zdt1", "problem.n_var=6", "methods=[nsga2,weighted_sum]",
+            "seeds=[0,1,2]", "solver.budget=3000", "solver.nsga2.pop_size=40",
+            "plots=false", f"out={out}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root),
+                                                       os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, str(root / "cli.py"), "sweep", *args]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    import re
+
+    ran = [int(re.search(r"jobs run: (\d+)", o[0]).group(1)) for o in outs]
+    assert sum(ran) == 6, outs  # every job run once, by one of the two
+    with Store(out) as store:
+        assert len(store) == 6 and store.integrity_check() == "ok"
+        assert store.query("SELECT COUNT(*) AS n FROM claims")["n"].iloc[0] == 0

@@ -302,3 +302,27 @@ def test_snap_gives_the_nearest_exact_design() -> None:
     np.testing.assert_array_equal(got, [[1.0, 3.0, 0.0, 12.0], [0.0, 5.0, 1.0, 6.0]])
     with pytest.raises(ValueError, match="NaN or inf"):
         p.snap(np.array([[np.nan, 1, 0, 6]]))
+
+
+def _half_flat(x: torch.Tensor) -> torch.Tensor:
+    # f1 smooth; f2 a staircase: zero gradient almost everywhere.
+    return torch.stack([x[..., 0] + 0.1 * x[..., 1],
+                        torch.floor((1 - x[..., 0]) * 8) / 8 + torch.floor(x[..., 1] * 4) / 4],
+                       -1)
+
+
+@pytest.mark.parametrize("method", ["chebyshev", "epo", "mgda"])
+def test_one_flat_objective_is_named(method: str) -> None:
+    import warnings
+
+    p = Problem.from_function(_half_flat, {"a": (0.0, 1.0), "b": (0.0, 1.0)}, n_obj=2,
+                              objective_names=("cost", "steps"))
+    with pytest.warns(RuntimeWarning, match=r"objective\(s\) 'steps' had a zero gradient.*"
+                                            r"'nsga2'") as rec:
+        res = solve(p, method, budget=1000, seed=0, device="cpu")
+    assert res.n_evals == 1000
+    assert all(w.filename == __file__ for w in rec if "zero gradient" in str(w.message))
+    # Smooth objectives never hear it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        solve(UserProblem(), method, budget=600, seed=0, device="cpu")

@@ -215,6 +215,9 @@ class _Run:
     max_age: float = math.inf
     next_polish: int = 0
     bisected: set[bytes] = field(default_factory=set)
+    # Objectives whose gradient has been nonzero somewhere (checked over the first steps).
+    grad_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    grad_checks: int = 0
 
     @property
     def K(self) -> int:
@@ -280,6 +283,43 @@ def _observe(run: _Run, st: SweepState, rows: np.ndarray, X: Tensor, F: Tensor, 
 
 
 # ---------------------------------------------------------------------- one step
+#: Steps over which each objective's own gradient is checked for being zero everywhere.
+_FLAT_CHECK_STEPS = 20
+
+
+def _check_flat_objectives(run: _Run, z: Tensor, F: Tensor) -> None:
+    """Note which objectives have shown a nonzero gradient; a few backward passes of
+    already evaluated rows (no new evaluation), and none once every objective has one."""
+    if len(run.grad_seen) != run.K:
+        run.grad_seen = np.zeros(run.K, bool)
+    if run.grad_seen.all() or run.grad_checks >= _FLAT_CHECK_STEPS:
+        return
+    run.grad_checks += 1
+    for k in np.flatnonzero(~run.grad_seen):
+        Fk = F[:, k]
+        if not Fk.requires_grad:
+            continue
+        (g,) = torch.autograd.grad(Fk.sum(), z, retain_graph=True, allow_unused=True)
+        run.grad_seen[k] = g is not None and bool((torch.nan_to_num(g) != 0).any())
+
+
+def _warn_flat_objectives(run: _Run, st: SweepState) -> None:
+    flat = np.flatnonzero(~run.grad_seen) if len(run.grad_seen) == run.K else []
+    if len(flat) == 0 or len(flat) == run.K:  # all flat: the zero-direction warning says it
+        return
+    names = ", ".join(repr(run.problem.objective_names[k]) for k in flat)
+    warnings.warn(
+        f"{run.s.method} on {run.problem.name}: objective(s) {names} had a zero gradient at "
+        f"every design checked ({run.grad_checks} steps): flat to torch's autograd "
+        "(rounding, floor, comparisons, table lookups or .detach() inside _evaluate?), so "
+        "the sweep cannot trade them off and its front misses their range; use an "
+        "evolutionary method such as 'nsga2' (or 'hybrid'), or give the problem a smooth "
+        "relaxation(z)",
+        RuntimeWarning,
+        stacklevel=6,  # the caller of solve()
+    )
+
+
 def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None:
     """One batched gradient step of ``rows`` (and their exact checkpoint when due)."""
     s, problem = run.s, run.problem
@@ -294,6 +334,7 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
             "has no gradient to follow; write _evaluate (or relaxation) with torch "
             "operations, or use an evolutionary method such as 'nsga2'"
         )
+    _check_flat_objectives(run, z, F)
     Fd = F.detach()
     st.ideal = torch.minimum(st.ideal, _finite_min(Fd))
     st.F_last[idx] = Fd
@@ -1081,6 +1122,7 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
             RuntimeWarning,
             stacklevel=4,  # the caller of solve()
         )
+    _warn_flat_objectives(run, st)
     if st.step and not int(st.n_moved):
         warnings.warn(
             f"{s.method} on {run.problem.name}: every search direction was zero, so no row "
