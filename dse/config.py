@@ -20,6 +20,7 @@ filling what the user left open from the per-problem defaults in :data:`PROBLEM_
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from collections.abc import Sequence
@@ -481,6 +482,28 @@ def _validate_problem(pc: ProblemConfig) -> None:
             f"unknown parameter(s) {', '.join(unknown)} of problem {pc.name!r}; "
             f"valid: {', '.join(accepted) or '(none)'}"
         )
+    for key, value in pc.params.items():
+        check_param_type(f"problem.{key}", value, accepted[key])
+
+
+def check_param_type(key: str, value: Any, default: Any) -> None:
+    """Refuse a value whose kind cannot be the parameter's (judged by its default).
+
+    A number where the default is a number, true/false where it is a bool; a parameter
+    without a default, or with ``None``, takes anything (its factory checks it).
+    """
+    if value is None or default is None or default is inspect.Parameter.empty:
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false (default {str(default).lower()}), "
+                              f"got {value!r}")
+    elif isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number (default {default}), got {value!r}")
+        if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{key} must be a whole number (default {default}), "
+                              f"got {value!r}")
 
 
 def _validate_device(device: str) -> None:
@@ -538,6 +561,9 @@ def validate(cfg: SweepConfig) -> None:
                 f"unknown parameter(s) {', '.join(unknown)} of method {m!r}; "
                 f"valid: {', '.join(sorted(accepted)) or '(none)'}"
             )
+        for key, value in params.items():
+            if key in accepted:
+                check_param_type(f"solver.{m}.{key}", value, accepted[key])
     for p in cfg.solver.params:
         if p in kinds:
             raise ConfigError(f"solver.{p} needs a parameter: solver.{p}.<param>=value")

@@ -240,3 +240,18 @@ def test_out_naming_an_existing_file_is_refused(tmp_path) -> None:
     f.write_text("x")
     with pytest.raises(ConfigError, match="a file of that name exists"):
         parse_overrides([f"out={f}"])
+
+
+@pytest.mark.parametrize(("override", "said"), [
+    ("problem.n_var={a:1}", "problem.n_var must be a number (default 30), got {'a:1': None}"),
+    ("problem.n_var=abc", "problem.n_var must be a number (default 30), got 'abc'"),
+    ("problem.n_var=2.5", "problem.n_var must be a whole number (default 30), got 2.5"),
+    ("solver.nsga2.pop_size=x", "solver.nsga2.pop_size must be a number (default 100)"),
+    ("solver.epo.lr=[1]", "solver.epo.lr must be a number (default 0.05), got [1]"),
+    ("solver.epo.anchors=3", "solver.epo.anchors must be true or false (default true)"),
+])
+def test_parameter_values_of_the_wrong_kind_are_named_at_parse(override: str, said: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_overrides(["problem=zdt1", "methods=[nsga2,epo]", override])
+    assert said in str(err.value)
+    assert parse_overrides(["problem=zdt1", "problem.n_var=6.0"]).problem.params["n_var"] == 6
