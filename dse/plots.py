@@ -307,7 +307,7 @@ def _method_fronts(designs: pd.DataFrame, ocols: list[str], by: Sequence[str]) -
 
 def _draw(stores: Sequence[Any], labels: Sequence[str], out: Path, *,
           job_keys: set[str] | None, offset: float) -> list[Path]:
-    from dse.sweep import stored_reference
+    from dse.run_metrics import stored_reference
 
     runs, designs, hist = [], [], []
     for label, store in zip(labels, stores, strict=True):
@@ -382,12 +382,12 @@ def plot_run(run_dir: str | Path, *, job_keys: set[str] | None = None,
 def plot_compare(run_dirs: Sequence[str | Path], out: str | Path, *,
                  offset: float = 0.1) -> list[Path]:
     """Overlay the fronts and HV curves of several run folders into ``out``."""
+    from dse.run_metrics import run_labels
     from dse.store import Store
-    from dse.sweep import _labels
 
     stores = [Store(d, create=False) for d in run_dirs]
     try:
-        return _draw(stores, _labels(run_dirs), Path(out), job_keys=None, offset=offset)
+        return _draw(stores, run_labels(run_dirs), Path(out), job_keys=None, offset=offset)
     finally:
         for s in stores:
             s.close()

@@ -893,10 +893,33 @@ def register_problem(name: str, *, aliases: tuple[str, ...] = ()) -> Any:
     return PROBLEMS.register(name, aliases=aliases)
 
 
+#: Entry-point group through which packages register problem families (``problems``, the
+#: built-in one, and any user package: ``[project.entry-points."dse.problems"]``).
+PLUGIN_GROUP = "dse.problems"
+_plugins_loaded = False
+
+
 def _load_builtin_problems() -> None:
-    # The built-in families register themselves on import; importing lazily keeps
-    # ``import dse`` light and avoids a cycle (problems/ imports dse).
-    import problems  # noqa: F401
+    # Families register themselves when imported; they are found through package metadata,
+    # so the library never imports a family (which would import dse back).
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plug-in must not hide the others
+            warnings.warn(f"problem plug-in {ep.name!r} ({ep.value}) failed to load: "
+                          f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+    if not len(PROBLEMS):
+        warnings.warn(
+            f"no problem families found (entry-point group {PLUGIN_GROUP!r}): install the "
+            "project (pip install -e .) so its built-in problems register",
+            RuntimeWarning, stacklevel=3,
+        )
 
 
 def get_problem(name: str, **params: Any) -> Problem:

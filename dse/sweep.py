@@ -6,11 +6,7 @@ the rest in-process or on Dask (:mod:`dse.executor`), and writes each finished j
 database (:mod:`dse.store`) in one transaction as soon as it comes back. It then writes the
 tables and, unless switched off, the plots.
 
-Metrics follow one rule everywhere (:func:`metrics_table`): the hypervolume reference point
-is :func:`dse.indicators.reference_point` on the ideal and nadir of the problem's reference
-front when it is known, otherwise on those of the union of all fronts being compared, so
-that every front is measured in the same box. HV ratio and IGD are against the reference
-front and left empty where it is unknown.
+Metrics follow one rule everywhere (:mod:`dse.run_metrics`, re-exported here).
 
 Run folder layout::
 
@@ -35,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from dse.config import (
@@ -48,9 +43,16 @@ from dse.config import (
     to_yaml,
 )
 from dse.executor import LocalExecutor, make_executor
-from dse.problem import Problem
 from dse.problem_specs import build_problem, spec_files, spec_label
 from dse.result import Result
+from dse.run_metrics import (
+    front_metrics,
+    metrics_table,
+    reference_for,
+    run_labels,
+    stored_reference,
+    summarize,
+)
 from dse.store import Store
 
 __all__ = [
@@ -70,9 +72,6 @@ __all__ = [
     "stored_reference",
     "summarize",
 ]
-
-#: Samples of a known Pareto front used as the reference front (HV ratio, IGD, plots).
-REF_FRONT_POINTS = 1000
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -148,130 +147,6 @@ def run_job(job: Job) -> JobOutput:
     if ref is not None:
         metrics["ref_point"] = ref
     return JobOutput(job, result, metrics)
-
-
-# ---------------------------------------------------------------------------- metrics
-def reference_for(
-    problem: Problem, offset: float = 0.1
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``(reference front, reference point)`` of a problem, ``(None, None)`` when its
-    front is unknown."""
-    from dse.indicators import reference_point
-
-    front = problem.pareto_front(REF_FRONT_POINTS)
-    if front is None or len(front) == 0:
-        return None, None
-    front = np.asarray(front, float)
-    return front, reference_point(front.min(axis=0), front.max(axis=0), offset)
-
-
-def stored_reference(
-    name: str, params: dict[str, Any], offset: float = 0.1
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """:func:`reference_for` of a stored run's problem; ``(None, None)`` when the problem
-    is not registered in this process (e.g. one defined in a notebook), so its runs are
-    still measured, with the union rule."""
-    try:
-        problem = build_problem(name, **params)
-    except (TypeError, ValueError):
-        return None, None
-    return reference_for(problem, offset)
-
-
-def front_metrics(
-    F: np.ndarray, ref_front: np.ndarray | None, ref: np.ndarray
-) -> dict[str, float | None]:
-    """Hypervolume of ``F`` w.r.t. ``ref``; HV ratio and IGD against ``ref_front``
-    (``None`` without one). An empty front has hypervolume 0 and no IGD."""
-    from dse.indicators import ReferencePointWarning, hypervolume, igd
-
-    F = np.asarray(F, float).reshape(-1, len(ref))
-    with warnings.catch_warnings():
-        # A front entirely beyond the reference box scores 0: that is the measurement.
-        warnings.simplefilter("ignore", ReferencePointWarning)
-        hv = hypervolume(F, ref) if len(F) else 0.0
-        out: dict[str, float | None] = {"hypervolume": float(hv), "hv_ratio": None, "igd": None}
-        if ref_front is not None:
-            denom = hypervolume(ref_front, ref)
-            out["hv_ratio"] = float(hv / denom) if denom > 0 else None
-            out["igd"] = float(igd(F, ref_front)) if len(F) else None
-    return out
-
-
-def metrics_table(stores: Sequence[Store], labels: Sequence[str] | None = None, *,
-                  offset: float = 0.1, job_keys: set[str] | None = None) -> pd.DataFrame:
-    """One row per stored run across ``stores``, with metrics under one reference rule.
-
-    Runs of the same problem (name and parameters) share one reference point: from the
-    problem's reference front when known, else from the union of all their fronts.
-    """
-    labels = list(labels) if labels is not None else [str(s.path.parent) for s in stores]
-    runs, fronts = [], []
-    for label, store in zip(labels, stores, strict=True):
-        r = store.runs()
-        if job_keys is not None:
-            r = r[r["job_key"].isin(job_keys)]
-        r.insert(0, "run", label)
-        runs.append(r)
-        d = store.designs(front_only=True, variables=False)
-        d.insert(0, "run", label)
-        fronts.append(d)
-    table = pd.concat(runs, ignore_index=True) if runs else pd.DataFrame()
-    if table.empty:
-        return table
-    designs = pd.concat(fronts, ignore_index=True)
-    table["params_json"] = [json.dumps(p, sort_keys=True) for p in table["problem_params"]]
-    for col in ("hypervolume", "hv_ratio", "igd"):
-        table[col] = np.nan
-    for (name, pjson), grp in table.groupby(["problem", "params_json"], sort=False):
-        ocols = [f"f.{o}" for o in grp["objective_names"].iloc[0]]
-        front_of = {}
-        for idx, row in grp.iterrows():
-            sel = designs[(designs["run"] == row["run"]) & (designs["run_id"] == row["run_id"])]
-            front_of[idx] = (sel[ocols].to_numpy(float) if len(sel)
-                             else np.zeros((0, len(ocols))))
-        ref_front, ref = stored_reference(name, json.loads(pjson), offset)
-        if ref is None:
-            from dse.indicators import reference_point
-
-            union = np.concatenate([f for f in front_of.values() if len(f)] or
-                                   [np.zeros((0, len(ocols)))])
-            if not len(union):
-                continue
-            ref = reference_point(union.min(axis=0), union.max(axis=0), offset)
-        for idx, F in front_of.items():
-            m = front_metrics(F, ref_front, ref)
-            for col, v in m.items():
-                table.loc[idx, col] = np.nan if v is None else v
-            table.loc[idx, "ref_point"] = json.dumps(np.asarray(ref).tolist())
-    keep = ["run", "problem", "method", "kind", "seed", "hypervolume", "hv_ratio", "igd",
-            "n_evals", "n_grad_evals", "wall_time", "n_designs", "n_feasible", "n_front",
-            "budget", "problem_params", "ref_point", "run_id"]
-    table["problem_params"] = table["params_json"]
-    return table[keep].reset_index(drop=True)
-
-
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (run folder, problem, method): mean and std over seeds of every metric."""
-    if runs.empty:
-        return runs
-    agg: dict[str, Any] = {
-        "seeds": ("seed", "count"),
-        "hypervolume": ("hypervolume", "mean"),
-        "hypervolume_std": ("hypervolume", "std"),
-        "hv_ratio": ("hv_ratio", "mean"),
-        "hv_ratio_std": ("hv_ratio", "std"),
-        "igd": ("igd", "mean"),
-        "igd_std": ("igd", "std"),
-        "n_evals": ("n_evals", "mean"),
-        "n_grad_evals": ("n_grad_evals", "mean"),
-        "wall_time": ("wall_time", "mean"),
-        "n_front": ("n_front", "mean"),
-    }
-    out = runs.groupby(["run", "problem", "method", "kind"], sort=False, dropna=False).agg(
-        **agg
-    )
-    return out.reset_index()
 
 
 # ---------------------------------------------------------------------------- sweeps
@@ -496,16 +371,9 @@ def compare_runs(run_dirs: Sequence[str | Path], *, offset: float = 0.1) -> tupl
         raise ValueError("compare needs at least one run folder")
     stores = [load_run(d) for d in run_dirs]
     try:
-        labels = _labels(run_dirs)
+        labels = run_labels(run_dirs)
         runs = metrics_table(stores, labels, offset=offset)
     finally:
         for s in stores:
             s.close()
     return runs, summarize(runs)
-
-
-def _labels(run_dirs: Sequence[str | Path]) -> list[str]:
-    names = [Path(d).resolve().name for d in run_dirs]
-    if len(set(names)) == len(names):
-        return names
-    return [str(Path(d)) for d in run_dirs]

@@ -139,7 +139,7 @@ def test_unknown_front_uses_the_union_of_fronts(first, monkeypatch: pytest.Monke
     """Without a known front, every run is measured against one reference point: the
     rule applied to the ideal and nadir of all compared fronts together."""
     out, _ = first
-    monkeypatch.setattr("dse.sweep.reference_for", lambda problem, offset=0.1: (None, None))
+    monkeypatch.setattr("dse.run_metrics.reference_for", lambda problem, offset=0.1: (None, None))
     with Store(out) as store:
         table = metrics_table([store], ["r"])
         all_front = {rid: store.result(rid).front_F for rid in table["run_id"]}
