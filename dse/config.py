@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -209,6 +211,12 @@ def problem_defaults(problem: str) -> ProblemDefaults:
 # ---------------------------------------------------------------------------- parsing
 def _parse_value(text: str) -> Any:
     """A value as OmegaConf's dot-list grammar reads it (ints, floats, bools, null, lists)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"value {text!r} is not valid text (a byte that is not UTF-8 in the argument?)"
+        ) from None
     bad = sorted({f"U+{ord(c):04X}" for c in text if ord(c) < 32 or ord(c) == 127})
     if bad:
         raise ConfigError(
@@ -242,6 +250,8 @@ def _check_text(key: str, text: str) -> None:
 
 def check_out(out: str) -> None:
     """Refuse an ``out=`` folder that cannot be one, before any job runs."""
+    if "\x00" in out:
+        raise ConfigError(f"out={out!r}: a path cannot hold a NUL character")
     try:
         name_max = os.pathconf(os.path.dirname(os.path.abspath(out)) or "/", "PC_NAME_MAX")
     except (OSError, ValueError):
@@ -326,8 +336,8 @@ def _build(schema: type, overrides: Sequence[str]) -> DictConfig:
             )
         key, text = item.split("=", 1)
         path = _route(key.strip(), schema)
-        _check_text(key.strip(), text)
         value = _parse_value(text)
+        _check_text(key.strip(), text)
         if path in (["methods"], ["seeds"]) and value is not None and not isinstance(
             value, list
         ):
@@ -508,7 +518,8 @@ def check_param_type(key: str, value: Any, default: Any) -> None:
 
 def _validate_device(device: str) -> None:
     base = device.split(":", 1)[0]
-    if base not in _DEVICES or (":" in device and not device.split(":", 1)[1].isdigit()):
+    index = device.split(":", 1)[1] if ":" in device else "0"
+    if base not in _DEVICES or not re.fullmatch(r"[0-9]+", index):
         raise ConfigError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N")
 
 
@@ -519,6 +530,9 @@ def validate(cfg: SweepConfig) -> None:
     kinds = solver_kinds()
     methods = cfg.methods if cfg.methods is not None else []
     for m in methods:
+        if not isinstance(m, str):
+            raise ConfigError(f"methods is a list of names, e.g. methods=[nsga2,epo]; got "
+                              f"{m!r} in it")
         if m not in kinds:
             raise ConfigError(f"unknown method {m!r}; valid methods: {', '.join(sorted(kinds))}")
     if cfg.methods is not None and not cfg.methods:
@@ -544,8 +558,8 @@ def validate(cfg: SweepConfig) -> None:
         )
     if cfg.executor.n_workers < 1 or cfg.executor.threads_per_worker < 1:
         raise ConfigError("executor.n_workers and executor.threads_per_worker must be >= 1")
-    if not cfg.ref_offset > 0:
-        raise ConfigError(f"ref_offset must be > 0, got {cfg.ref_offset}")
+    if not (math.isfinite(cfg.ref_offset) and cfg.ref_offset > 0):
+        raise ConfigError(f"ref_offset must be a finite number > 0, got {cfg.ref_offset}")
     selected = methods or list(problem_defaults(cfg.problem.name).methods)
     for m, params in cfg.solver.methods.items():
         if m not in kinds:

@@ -161,6 +161,11 @@ def _table_index(x: Tensor, values: tuple[float, ...]) -> Tensor:
     return (x[..., None] - table).abs().argmin(-1)
 
 
+def _holds_tensor(v: list[Any] | tuple[Any, ...]) -> bool:
+    return any(isinstance(e, Tensor) or (isinstance(e, list | tuple) and _holds_tensor(e))
+               for e in v)
+
+
 def _check_bounds(name: str, lower: float, upper: float) -> None:
     if not (math.isfinite(lower) and math.isfinite(upper)):
         raise ValueError(f"variable {name!r} needs finite bounds, got [{lower}, {upper}]")
@@ -737,13 +742,26 @@ class Problem:
         if isinstance(v, Tensor):
             if v.is_complex():
                 raise TypeError(self._output_contract(f"{what} of dtype {v.dtype}", x))
+            if v.layout != torch.strided:  # sparse (or other) layouts: dense values
+                v = v.to_dense()
             return v.to(device=x.device, dtype=x.dtype)
+        if isinstance(v, list | tuple) and _holds_tensor(v):
+            # Rows or values as tensors (which may carry a graph): stacked, not via numpy.
+            parts = [self._as_output(e, x, what) for e in v]
+            if len({tuple(p.shape) for p in parts}) > 1:
+                raise TypeError(self._output_contract(
+                    f"{what} as a list of tensors of different shapes", x))
+            return torch.stack(parts) if parts else x.new_zeros((0,))
         try:
+            arr = np.asarray(v)
+            if arr.dtype.kind == "c":
+                raise TypeError(f"{what} of dtype {arr.dtype}")
             arr = np.asarray(v, dtype=float)
-        except (TypeError, ValueError):
-            raise TypeError(
-                self._output_contract(f"{what} of type {type(v).__name__}", x)
-            ) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            got = str(exc) if str(exc).startswith(what) else f"{what} of type {type(v).__name__}"
+            if isinstance(exc, OverflowError):
+                got = f"{what} holding a number beyond float range"
+            raise TypeError(self._output_contract(got, x)) from None
         return torch.as_tensor(arr, dtype=x.dtype, device=x.device)
 
     def _output_contract(self, got: str, x: Tensor) -> str:
@@ -865,13 +883,21 @@ class FunctionProblem(Problem):
     def _stack_rows(self, vals: list[Any], width: int, x: Tensor, what: str) -> Tensor:
         rows = []
         for v in vals:
-            if isinstance(v, Tensor):
-                t = v.to(device=x.device, dtype=x.dtype).reshape(-1)
-            elif isinstance(v, (list, tuple)) and any(isinstance(e, Tensor) for e in v):
-                t = torch.stack([torch.as_tensor(e, dtype=x.dtype, device=x.device).reshape(())
-                                 for e in v])
-            else:
-                t = self._as_output(v, x, what).reshape(-1)
+            if isinstance(v, list | tuple) and any(isinstance(e, Tensor) for e in v):
+                # One design's values, some as 0-d tensors (keeping their graph).
+                bad = [e for e in v if isinstance(e, Tensor) and e.numel() != 1]
+                if bad:
+                    raise TypeError(self._output_contract(
+                        f"a tensor of {bad[0].numel()} values among one design's {what} "
+                        "values (elementwise=True wants one number per objective)", x))
+                v = [e.reshape(()) if isinstance(e, Tensor) else e for e in v]
+                if any(not isinstance(e, Tensor | int | float) or isinstance(e, bool)
+                       for e in v):
+                    odd = next(e for e in v if not isinstance(e, Tensor | int | float)
+                               or isinstance(e, bool))
+                    raise TypeError(self._output_contract(
+                        f"{type(odd).__name__} among one design's {what} values", x))
+            t = self._as_output(v, x, what).reshape(-1)
             if t.numel() != width:
                 raise TypeError(self._output_contract(
                     f"{t.numel()} {what} value(s) for one design (elementwise=True)", x))

@@ -30,16 +30,17 @@ a row missing designs (a file edited or damaged by hand) is run again and replac
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,8 @@ import pandas as pd
 from dse.result import HISTORY_COLUMNS, Result
 
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "Store"]
+
+T = TypeVar("T")
 
 #: File name of the database inside a run folder.
 DB_NAME = "results.sqlite"
@@ -119,6 +122,43 @@ WHERE COALESCE(d.n, 0) = r.n_designs
 """
 
 
+#: Columns of ``runs`` that reading relies on (a damaged schema may have lost some).
+_RUN_COLUMNS = ("run_id", "job_key", "problem", "problem_params", "method", "seed", "config",
+                "n_evals", "n_grad_evals", "wall_time", "n_designs", "n_front",
+                "variable_names", "objective_names", "constraint_names")
+
+
+class _MissingColumns(Exception):
+    """The ``runs`` table lacks columns reading needs (a damaged schema)."""
+
+
+# What reading a damaged file raises, besides sqlite's own errors.
+# (ValueError and TypeError: stored text that no longer parses as the numbers it held.)
+_READ_ERRORS = (sqlite3.Error, pd.errors.DatabaseError, ValueError, TypeError, _MissingColumns)
+
+
+def _one_line(exc: object, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reads(method: Callable[..., T]) -> Callable[..., T]:
+    """Turn what a damaged file makes reading raise into one ValueError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except _READ_ERRORS as exc:
+            raise ValueError(
+                f"{self.path} cannot be read ({_one_line(exc)}); it was left as it is: if "
+                f"it is damaged, move it aside (mv {self.path} {self.path}.bad) and rerun the "
+                "sweep to start a fresh one"
+            ) from None
+
+    return wrapper
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -173,22 +213,41 @@ class Store:
             if not create:
                 raise FileNotFoundError(f"no results database at {self.path}")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not create and self.path.stat().st_size == 0:
+            # Opening would write a fresh header into it: say so and leave it empty.
+            raise ValueError(f"{self.path} is empty, not a results database; it was left as "
+                             "it is")
         # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE) so
         # that one job is exactly one transaction.
         self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         try:
             self._open(create)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, _MissingColumns) as exc:
             # Not SQLite, truncated or corrupt: say which file and how to recover, and
             # leave the file as it is (it may hold results worth rescuing).
             self._conn.close()
             raise ValueError(
-                f"{self.path} is not a readable results database ({exc}); it was left as "
-                f"it is: move it aside (mv {self.path} {self.path}.bad) and rerun to start "
-                "a fresh one"
+                f"{self.path} is not a readable results database ({_one_line(exc)}); it was "
+                "left as "
+                f"it is: move it aside (mv {self.path} {self.path}.bad) and rerun to start a "
+                "fresh one"
             ) from None
 
     def _open(self, create: bool) -> None:
+        # Read the schema before anything writes: a file that is SQLite but holds no
+        # results (or only some tables of them) is refused untouched.
+        tables = {r[0] for r in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        ours = {"meta", "runs", "designs", "history"}
+        # A sweep completes a schema a kill interrupted, but never adds tables to someone
+        # else's database; reading needs them all.
+        if (not create and not ours <= tables) or (create and tables and not tables & ours):
+            raise _MissingColumns(f"no {', '.join(sorted(ours - tables))} table(s)")
+        if "runs" in tables:
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
+            missing = [c for c in _RUN_COLUMNS if c not in cols]
+            if missing:
+                raise _MissingColumns(f"the runs table lacks {', '.join(missing)}")
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before write() returns, so a job reported done is done.
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -217,6 +276,7 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r}, runs={len(self)})"
 
+    @_reads
     def __len__(self) -> int:
         return int(self._conn.execute(f"SELECT COUNT(*) FROM ({_COMPLETE})").fetchone()[0])
 
@@ -236,6 +296,7 @@ class Store:
         with self._transaction() as c:
             c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    @_reads
     def get_meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -337,10 +398,12 @@ class Store:
         return run_id
 
     # ------------------------------------------------------------------ reading
+    @_reads
     def job_keys(self) -> set[str]:
         """Keys of every finished job (a run with all its designs stored)."""
         return {r[1] for r in self._conn.execute(_COMPLETE)}
 
+    @_reads
     def __contains__(self, job_key: object) -> bool:
         return bool(self._conn.execute(
             f"SELECT 1 FROM ({_COMPLETE}) WHERE job_key = ?", (job_key,)).fetchone())
@@ -389,28 +452,35 @@ class Store:
         (``PRAGMA query_only``), so ``DROP TABLE`` or ``DELETE`` is a ``ValueError`` and the
         results stay as they are.
         """
-        self._conn.execute("PRAGMA query_only = ON")
         try:
-            return pd.read_sql_query(sql, self._conn, params=tuple(params))
+            return self._select(sql, params)
         except (sqlite3.Error, pd.errors.DatabaseError) as exc:
             cause = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else exc
             raise ValueError(
-                f"Store.query({sql!r}) failed: {cause} (queries are read-only: one SELECT "
-                "statement; tables: runs, designs, history, meta)"
+                f"Store.query({_one_line(sql, 80)!r}) on {self.path} failed: "
+                f"{_one_line(cause)} (queries are read-only: one SELECT statement; tables: "
+                "runs, designs, history, meta, claims)"
             ) from None
+
+    def _select(self, sql: str, params: Iterable[Any] = ()) -> pd.DataFrame:
+        self._conn.execute("PRAGMA query_only = ON")
+        try:
+            return pd.read_sql_query(sql, self._conn, params=tuple(params))
         finally:
             self._conn.execute("PRAGMA query_only = OFF")
 
+    @_reads
     def runs(self) -> pd.DataFrame:
         """The ``runs`` table, JSON columns decoded, one row per finished job."""
-        df = self.query(f"SELECT * FROM runs WHERE run_id IN (SELECT run_id FROM ({_COMPLETE})) "
-                        "ORDER BY run_id")
+        df = self._select(f"SELECT * FROM runs WHERE run_id IN (SELECT run_id FROM "
+                          f"({_COMPLETE})) ORDER BY run_id")
         for col in ("problem_params", "config", "ref_point", "variable_names",
                     "objective_names", "constraint_names"):
             # NULLs may come back as None or, in a column pandas typed float, as NaN.
             df[col] = [json.loads(v) if isinstance(v, str) else None for v in df[col]]
         return df
 
+    @_reads
     def history(self, run_id: int | None = None) -> pd.DataFrame:
         """Checkpoints of every run (or one), with ``problem``, ``method`` and ``seed``."""
         sql = (
@@ -422,8 +492,9 @@ class Store:
         if run_id is not None:
             sql += " WHERE h.run_id = ?"
             params = (int(run_id),)
-        return self.query(sql + " ORDER BY h.run_id, h.step", params)
+        return self._select(sql + " ORDER BY h.run_id, h.step", params)
 
+    @_reads
     def designs(self, run_id: int | None = None, *, front_only: bool = False,
                 variables: bool = True) -> pd.DataFrame:
         """Designs with one column per variable (``x.<name>``), objective (``f.<name>``)
@@ -447,7 +518,7 @@ class Store:
             where.append("d.on_front = 1")
         if where:
             sql += " WHERE " + " AND ".join(where)
-        raw = self.query(sql + " ORDER BY d.run_id, d.design", params)
+        raw = self._select(sql + " ORDER BY d.run_id, d.design", params)
         keys = ["run_id", "problem", "method", "seed", "design", "feasible", "on_front"]
         parts = (("x", "variable_names"),) if variables else ()
         parts += (("f", "objective_names"), ("g", "constraint_names"))
@@ -470,9 +541,10 @@ class Store:
             return raw[keys]
         return pd.concat(frames, ignore_index=True)
 
+    @_reads
     def result(self, run_id: int) -> Result:
         """Rebuild the :class:`~dse.result.Result` of one stored run (exact arrays)."""
-        run = self.query("SELECT * FROM runs WHERE run_id = ?", (int(run_id),))
+        run = self._select("SELECT * FROM runs WHERE run_id = ?", (int(run_id),))
         if run.empty:
             raise KeyError(f"no run with run_id {run_id} in {self.path}")
         r = run.iloc[0]
@@ -494,12 +566,14 @@ class Store:
             variable_names=tuple(vn), objective_names=tuple(on), constraint_names=tuple(cn),
         )
 
+    @_reads
     def results(self) -> list[Result]:
         """Every stored run as a :class:`~dse.result.Result`, in ``run_id`` order."""
         ids = [int(r[0]) for r in self._conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
         return [self.result(i) for i in ids]
 
     # ------------------------------------------------------------------ maintenance
+    @_reads
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` (``"ok"`` for a sound file)."""
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
