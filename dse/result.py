@@ -45,9 +45,15 @@ class Result:
     wall_time
         Seconds the run took.
     history
-        DataFrame with columns :data:`HISTORY_COLUMNS`, one row per checkpoint.
+        DataFrame with columns :data:`HISTORY_COLUMNS`, one row per checkpoint. Its
+        hypervolumes are exact unless ``config`` holds ``"hv_estimate"`` (see
+        :attr:`hv_exact`).
     config
         The method's parameters and anything else needed to rerun it (JSON-serialisable).
+        ``config["hv_estimate"]``, present only when the history holds estimated
+        hypervolumes (many objectives, large archives), says from which history row
+        (``from_step``) and evaluation count (``from_n_evals``) on they are estimates, and
+        how they were estimated (``estimator``, ``n_samples``, ``spacing``).
     variable_names, objective_names, constraint_names
         Labels for tables and plots.
     """
@@ -74,7 +80,11 @@ class Result:
         if self.X.shape[0] != n:
             raise ValueError(f"X has {self.X.shape[0]} rows but F has {n}")
         G = np.asarray(self.G, dtype=float)
-        self.G = G.reshape(n, -1) if G.size else np.zeros((n, 0))
+        if G.size:
+            self.G = G.reshape(n, -1)
+        else:  # no design: keep the constraint columns the names (or G's shape) say
+            width = G.shape[-1] if G.ndim == 2 else len(self.constraint_names)
+            self.G = np.zeros((n, width))
         if not self.variable_names:
             self.variable_names = tuple(f"x{i}" for i in range(self.X.shape[1]))
         if not self.objective_names:
@@ -113,6 +123,15 @@ class Result:
     @property
     def front_F(self) -> np.ndarray:
         return self.F[self.front_mask]
+
+    @property
+    def hv_exact(self) -> bool:
+        """Whether every hypervolume of :attr:`history` is exact.
+
+        ``False`` when the run switched to estimates (``config["hv_estimate"]`` says from
+        which row on); results stored before estimates existed are all exact.
+        """
+        return "hv_estimate" not in self.config
 
     @property
     def stop_reason(self) -> str:

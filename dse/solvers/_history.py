@@ -6,6 +6,23 @@ designs among all *exact* evaluations seen so far, and at each checkpoint a row
 archive. The reference point is the problem's own (:attr:`dse.Problem.ref_point`) when it
 knows its front, otherwise one fixed from the first recorded batch with the rule of
 :func:`dse.indicators.reference_point`, so that every checkpoint of a run uses one reference.
+
+Hypervolume cost
+----------------
+The hypervolume is exact while :func:`dse.indicators.hypervolume_is_cheap` says so (always
+with up to three objectives). The exact time grows about like ``N ** (M / 2)`` with the
+archive size ``N`` and ``M`` objectives: a 6-objective archive of 2000 designs takes
+seconds per checkpoint, which made checkpoints cost 99% of such a run. From the first
+checkpoint whose archive is too large on, the run therefore records the deterministic
+estimate :func:`dse.indicators.hypervolume_estimate` instead (it stays on estimates, so a
+history never switches back and forth between two measures), and only at checkpoints where
+the evaluations (objective plus gradient) have grown by :data:`ESTIMATE_SPACING` since the
+last recorded one; the run's last checkpoint is always recorded (by :meth:`RunRecorder.result`
+if the solver's own last one was skipped). Such a result says so: its
+``config["hv_estimate"]`` holds the history step (``from_step``) and evaluation count
+(``from_n_evals``) where estimates start, the estimator, its ``n_samples`` and the spacing;
+it is absent when every value is exact (see :attr:`dse.Result.hv_exact`). Both rules depend
+only on counts and designs, so one seed still gives one history.
 """
 
 from __future__ import annotations
@@ -13,20 +30,75 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import moocore
 import numpy as np
 import pandas as pd
 
-from dse.pareto import nondominated
 from dse.problem import Problem
 from dse.result import HISTORY_COLUMNS, Result
 
-__all__ = ["RunRecorder"]
+__all__ = ["ESTIMATE_SPACING", "RunRecorder"]
+
+#: Relative growth of the evaluation count between two recorded checkpoints once the
+#: hypervolume is estimated (about 25 rows from the switch to a 10x larger count).
+ESTIMATE_SPACING = 0.1
 
 
 def _hypervolume(F: np.ndarray, ref: np.ndarray) -> float:
-    from dse.indicators import hypervolume
+    """Exact hypervolume of archive points that all strictly dominate ``ref``.
 
-    return float(hypervolume(F, ref))
+    The same moocore call as :func:`dse.indicators.hypervolume` makes on these points (so
+    the same value to the last bit), without its validation: the archive is finite
+    float64 by construction and already inside the box, and on a 2-objective archive of
+    thousands of points that validation cost twice the computation, at every generation.
+    """
+    return float(moocore.hypervolume(F, ref=ref))
+
+
+def _hypervolume_estimate(F: np.ndarray, ref: np.ndarray) -> float:
+    from dse.indicators import hypervolume_estimate
+
+    return hypervolume_estimate(F, ref)
+
+
+def _estimate_label(step: int, n_evals: int) -> dict[str, Any]:
+    """What ``config["hv_estimate"]`` says about a history whose values become estimates."""
+    from dse.indicators import HV_ESTIMATE_SAMPLES
+
+    return {
+        "from_step": int(step),
+        "from_n_evals": int(n_evals),
+        "estimator": "dse.indicators.hypervolume_estimate (moocore.hv_approx, Rphi-FWE+)",
+        "n_samples": int(HV_ESTIMATE_SAMPLES),
+        "spacing": ESTIMATE_SPACING,
+    }
+
+
+def _is_cheap(n_points: int, n_obj: int) -> bool:
+    from dse.indicators import hypervolume_is_cheap
+
+    return hypervolume_is_cheap(n_points, n_obj)
+
+
+def _merge(old: np.ndarray, kept_old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``concatenate([old, new_all])[keep]`` with one copy of the archive instead of two."""
+    n_old = int(kept_old.sum())
+    out = np.empty((n_old + len(new), old.shape[1]), dtype=old.dtype)
+    np.compress(kept_old, old, axis=0, out=out[:n_old])
+    out[n_old:] = new
+    return out
+
+
+def _strictly_below(F: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Mask of the rows of ``F`` below ``ref`` in every objective.
+
+    One comparison per objective column: ``(F < ref).all(axis=1)`` reduces over the short
+    objective axis row by row, which is several times slower on large archives.
+    """
+    mask = F[:, 0] < ref[0]
+    for j in range(1, F.shape[1]):
+        mask &= F[:, j] < ref[j]
+    return mask
 
 
 def _reference_point(ideal: np.ndarray, nadir: np.ndarray) -> np.ndarray:
@@ -45,6 +117,13 @@ class RunRecorder:
     ref_point
         Hypervolume reference; ``None`` uses ``problem.ref_point`` or, when the problem
         does not know its front, a point fixed from the first recorded batch.
+
+    Attributes
+    ----------
+    hv_estimate
+        ``None`` while every recorded hypervolume is exact; from the first estimated
+        checkpoint on, the label that :meth:`result` puts in ``config["hv_estimate"]``
+        (see the module doc).
     """
 
     def __init__(self, problem: Problem, ref_point: np.ndarray | None = None) -> None:
@@ -58,6 +137,14 @@ class RunRecorder:
         self._F = np.zeros((0, problem.n_obj))
         self._G = np.zeros((0, problem.n_constr))
         self._rows: list[dict[str, float]] = []
+        self.hv_estimate: dict[str, Any] | None = None
+        # Hypervolume of the archive as it is now (None: not measured since it changed), so
+        # checkpoints between which the archive did not change measure it once.
+        self._hv: float | None = None
+        # Estimated checkpoints: the evaluation count the next recorded one needs, and
+        # whether a checkpoint was skipped since the last recorded one.
+        self._next_estimate = 0.0
+        self._skipped = False
 
     # ------------------------------------------------------------------ counting
     def count(self, n_evals: int = 0, n_grad_evals: int = 0) -> None:
@@ -78,18 +165,26 @@ class RunRecorder:
         X = np.asarray(X, float).reshape(-1, self.problem.n_var)
         F = np.asarray(F, float).reshape(len(X), self.problem.n_obj)
         G = np.asarray(G, float).reshape(len(X), self.problem.n_constr)
-        if self.ref_point is None and len(F):
-            finite = np.isfinite(F).all(axis=1)
-            if finite.any():
-                self.ref_point = _reference_point(F[finite].min(0), F[finite].max(0))
-        ok = np.isfinite(F).all(axis=1) & (G <= 0).all(axis=1)
+        finite = np.isfinite(F).all(axis=1)
+        if self.ref_point is None and finite.any():
+            self.ref_point = _reference_point(F[finite].min(0), F[finite].max(0))
+            self._hv = None
+        ok = finite & (G <= 0).all(axis=1)
         if not ok.any():
             return
-        X = np.concatenate([self._X, X[ok]])
+        n_old = len(self._F)
         F = np.concatenate([self._F, F[ok]])
-        G = np.concatenate([self._G, G[ok]])
-        keep = np.asarray(nondominated(F, keep_duplicates=False))
-        self._X, self._F, self._G = X[keep], F[keep], G[keep]
+        # moocore's mask directly (what dse.pareto.nondominated returns for numpy input):
+        # F is finite float64, so its NaN scan, as slow as the mask itself on a large
+        # archive, is not needed. keep_weakly=False keeps the first copy of a repeated vector.
+        keep = moocore.is_nondominated(F, keep_weakly=False)
+        kept_old, kept_new = keep[:n_old], keep[n_old:]
+        if kept_old.all() and not kept_new.any():
+            return  # every new design is dominated by (or a copy of) the archive's
+        self._X = _merge(self._X, kept_old, X[ok][kept_new])
+        self._F = F[keep]
+        self._G = _merge(self._G, kept_old, G[ok][kept_new])
+        self._hv = None
 
     @property
     def archive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,24 +197,50 @@ class RunRecorder:
         return len(self._F)
 
     def hypervolume(self) -> float:
-        """Hypervolume of the archive w.r.t. :attr:`ref_point` (0 when nothing is known)."""
+        """Hypervolume of the archive w.r.t. :attr:`ref_point` (0 when nothing is known).
+
+        Exact, or the estimate once the run's checkpoints have switched to estimates
+        (:attr:`hv_estimate`).
+        """
+        if self._hv is None:
+            self._hv = self._measure()
+        return self._hv
+
+    def _measure(self) -> float:
         if self.ref_point is None or not len(self._F):
             return 0.0
-        inside = (self._F < self.ref_point).all(axis=1)
+        inside = _strictly_below(self._F, self.ref_point)
         if not inside.any():
             return 0.0
-        return _hypervolume(self._F[inside], self.ref_point)
+        F = self._F if inside.all() else self._F[inside]
+        if self.hv_estimate is None and not _is_cheap(len(F), F.shape[1]):
+            self.hv_estimate = _estimate_label(len(self._rows), self.n_evals)
+        if self.hv_estimate is None:
+            return _hypervolume(F, self.ref_point)
+        return _hypervolume_estimate(F, self.ref_point)
 
     def checkpoint(self) -> None:
-        """Append one history row for the current counts, time and archive HV."""
+        """Append one history row for the current counts, time and archive HV.
+
+        Once the hypervolume is estimated, a checkpoint before the evaluations have grown
+        by :data:`ESTIMATE_SPACING` is skipped (:meth:`result` records the last one).
+        """
+        progress = self.n_evals + self.n_grad_evals
+        if self.hv_estimate is not None and progress < self._next_estimate:
+            self._skipped = True
+            return
+        hv = self.hypervolume()
         self._rows.append(
             {
                 "n_evals": float(self.n_evals),
                 "n_grad_evals": float(self.n_grad_evals),
                 "wall_time": self.elapsed(),
-                "hypervolume": self.hypervolume(),
+                "hypervolume": hv,
             }
         )
+        self._skipped = False
+        if self.hv_estimate is not None:
+            self._next_estimate = progress * (1.0 + ESTIMATE_SPACING)
 
     def history(self) -> pd.DataFrame:
         return pd.DataFrame(self._rows, columns=list(HISTORY_COLUMNS))
@@ -140,7 +261,13 @@ class RunRecorder:
         hypervolume measured. Final designs without a finite objective vector (NaN or
         infinite values: nothing better was found for them) are left out, so every row of
         the result is a measured design; ``config["n_nonfinite"]`` counts them.
+        ``config["hv_estimate"]`` labels a history with estimated hypervolumes.
         """
+        if self._skipped:
+            # The solver's last checkpoint was skipped (estimates are spaced out): the
+            # history still ends with the final archive, as for every run.
+            self._next_estimate = 0.0
+            self.checkpoint()
         Xf, Ff, Gf = (np.asarray(a, float) for a in final)
         Gf = Gf.reshape(len(Xf), -1)
         finite = np.isfinite(Ff).all(axis=1)
@@ -158,6 +285,8 @@ class RunRecorder:
         F = np.concatenate([Ff, Fa[extra]])
         G = np.concatenate([Gf, Ga.reshape(len(Xa), Gf.shape[1])[extra]])
         ref = None if self.ref_point is None else self.ref_point.tolist()
+        if self.hv_estimate is not None:
+            config["hv_estimate"] = dict(self.hv_estimate)
         return Result(
             problem=self.problem.name,
             method=method,
