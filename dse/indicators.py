@@ -232,6 +232,22 @@ def _mean_min_distance(
 # --------------------------------------------------------------------------------------
 # Hypervolume
 # --------------------------------------------------------------------------------------
+def _inside(F: object, ref: object, nan: NanPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """The points of ``F`` strictly inside the box below ``ref``, and ``ref``; warns (for
+    the caller of the hypervolume function) when ``F`` has points but none is inside."""
+    P = _points(F, "F", nan)
+    r = _vector(ref, "ref", P.shape[1])
+    inside = np.all(P < r, axis=1)
+    if P.shape[0] and not inside.any():
+        warnings.warn(
+            f"no point of F (shape {P.shape}) strictly dominates the reference point "
+            f"{r.tolist()}: hypervolume is 0.0; check the reference point",
+            ReferencePointWarning,
+            stacklevel=3,
+        )
+    return P[inside], r
+
+
 def hypervolume(F: object, ref: object, *, nan: NanPolicy = "raise") -> float:
     """Exact hypervolume dominated by ``F`` and bounded by ``ref`` (minimisation), via moocore.
 
@@ -258,19 +274,10 @@ def hypervolume(F: object, ref: object, *, nan: NanPolicy = "raise") -> float:
         ``ref`` not of shape ``(M,)`` (the message names both shapes) or not finite; NaN rows
         with ``nan="raise"``.
     """
-    P = _points(F, "F", nan)
-    r = _vector(ref, "ref", P.shape[1])
-    inside = np.all(P < r, axis=1)
-    if not inside.any():
-        if P.shape[0]:
-            warnings.warn(
-                f"no point of F (shape {P.shape}) strictly dominates the reference point "
-                f"{r.tolist()}: hypervolume is 0.0; check the reference point",
-                ReferencePointWarning,
-                stacklevel=2,
-            )
+    P, r = _inside(F, ref, nan)
+    if not len(P):
         return 0.0
-    return float(moocore.hypervolume(P[inside], ref=r))
+    return float(moocore.hypervolume(P, ref=r))
 
 
 def hypervolume_torch_2d(F: Tensor, ref: Tensor | object) -> Tensor:
@@ -643,19 +650,9 @@ def hypervolume_estimate(
     from dse.checks import whole_number
 
     n_samples = whole_number("n_samples", n_samples, 1, 2**31)
-    P = _points(F, "F", nan)
-    r = _vector(ref, "ref", P.shape[1])
-    inside = np.all(P < r, axis=1)
-    if not inside.any():
-        if P.shape[0]:
-            warnings.warn(
-                f"no point of F (shape {P.shape}) strictly dominates the reference point "
-                f"{r.tolist()}: hypervolume is 0.0; check the reference point",
-                ReferencePointWarning,
-                stacklevel=2,
-            )
+    P, r = _inside(F, ref, nan)
+    if not len(P):
         return 0.0
-    P = P[inside]
     if P.shape[1] == 1:
         return float(r[0] - P.min())
     if P.shape[1] > 31:
