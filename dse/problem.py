@@ -306,11 +306,14 @@ class Problem:
         if is_numpy:
             with torch.no_grad():
                 F, G = self._split(self._evaluate(xt), xt)
+            # Checked after the conversion: numpy's test on a small array costs a fraction
+            # of torch's, and evolutionary solvers evaluate this way at every generation.
+            F, G = F.numpy(force=True), G.numpy(force=True)
+            if not np.isfinite(F).all():
+                self._warn_nonfinite(torch.from_numpy(F))
         else:
             F, G = self._split(self._evaluate(xt), xt)
-        self._warn_nonfinite(F)
-        if is_numpy:
-            F, G = F.detach().cpu().numpy(), G.detach().cpu().numpy()
+            self._warn_nonfinite(F)
         return (F, G) if constraints else F
 
     __call__ = evaluate

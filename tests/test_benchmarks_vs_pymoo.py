@@ -385,3 +385,18 @@ def test_safe_pow_value_exact_and_slope_finite(p: float) -> None:
     # Second derivatives stay exact away from 0.
     t2 = torch.tensor([0.2, 0.7], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda u: safe_pow(u, p), (t2,))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.5, 0.6])
+def test_safe_pow_without_gradient_gives_the_same_bits(p: float) -> None:
+    """The value-only route (no graph wanted) equals the differentiable one bit for bit,
+    signed zeros and values below the switch point included."""
+    rng = np.random.default_rng(0)
+    t = torch.tensor(np.concatenate([rng.uniform(0, 1e-11, 200), rng.uniform(0, 1, 200),
+                                     [0.0, -0.0, 1e-300, 5e-324, 1e-12, -1e-300]]))
+    with_graph = safe_pow(t.clone().requires_grad_(True), p).detach()
+    plain = safe_pow(t, p)
+    with torch.no_grad():
+        under_no_grad = safe_pow(t.clone().requires_grad_(True), p)
+    for y in (plain, under_no_grad):
+        assert torch.equal(y.view(torch.int64), with_graph.view(torch.int64))

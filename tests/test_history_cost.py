@@ -243,8 +243,8 @@ def test_unchanged_archive_is_measured_once(monkeypatch: pytest.MonkeyPatch) -> 
     for batch in (F, F + 0.1, F):  # dominated and duplicate designs change nothing
         rec.add(batch, batch, np.zeros((2, 0)))
         rec.checkpoint()
+    assert rec.history()["hypervolume"].nunique() == 1  # measures the deferred checkpoints
     assert len(calls) == 1
-    assert rec.history()["hypervolume"].nunique() == 1
 
 
 # ------------------------------------------------------------------------ a solver run
@@ -293,3 +293,39 @@ def test_label_survives_the_store(six_objective_runs, tmp_path) -> None:
     old = dse.Result(problem="p", method="m", seed=0, X=np.zeros((1, 1)), F=np.zeros((1, 2)),
                      G=np.zeros((1, 0)), n_evals=1)
     assert old.hv_exact
+
+
+def test_deferred_checkpoints_keep_their_own_counts_and_times() -> None:
+    # Checkpoints are measured when the history is read, not when they are taken: each row
+    # must still hold the counts and the time of its own moment and the archive as it was.
+    rec = RunRecorder(objective_problem(2), ref_point=np.full(2, 2.0))
+    batches = [np.array([[1.0, 1.0]]), np.array([[0.5, 1.5]]), np.array([[0.4, 0.4]])]
+    expected = []
+    seen = np.zeros((0, 2))
+    for i, F in enumerate(batches):
+        rec.count(1, n_grad_evals=i)
+        rec.add(F, F, np.zeros((1, 0)))
+        rec.checkpoint()
+        seen = np.concatenate([seen, F])
+        expected.append(hypervolume(seen[nondominated(seen)], np.full(2, 2.0)))
+    rec.add(np.array([[0.1, 0.1]]), np.array([[0.1, 0.1]]), np.zeros((1, 0)))  # after the last
+    hist = rec.history()
+    assert hist["hypervolume"].tolist() == expected
+    assert hist["n_evals"].tolist() == [1, 2, 3]
+    assert hist["n_grad_evals"].tolist() == [0, 1, 3]
+    assert hist["wall_time"].is_monotonic_increasing
+    assert rec.n_front == 1  # the design added after the last checkpoint is merged too
+    assert rec.hypervolume() == hypervolume(np.array([[0.1, 0.1]]), np.full(2, 2.0))
+
+
+def test_a_long_run_merges_before_holding_too_many_designs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_history, "_MAX_PENDING_ROWS", 25)
+    rec = RunRecorder(objective_problem(2), ref_point=np.full(2, 1.2))
+    F = sphere_points(100, 2, np.random.default_rng(3), jitter=0.0)
+    for s in range(0, 100, 10):
+        rec.add(F[s:s + 10], F[s:s + 10], np.zeros((10, 0)))
+        rec.checkpoint()
+        assert rec._pending_rows <= 25
+    assert len(rec.history()) == 10
+    assert rec.n_front == 100

@@ -61,17 +61,14 @@ _BAD = 1e30
 class _Wrapped(PymooProblem):
     """A dse Problem as a vectorised pymoo problem that counts and archives evaluations.
 
-    The first batch (the initial population, which may hold given designs) is evaluated
-    as any caller's would be. Later batches, the offspring, are evaluated the same way
-    with two costs left out, which on cheap problems were as large as the evaluation:
-
-    * validation, for problems without a repair (all variables real, no repair of their
-      own): SBX and polynomial mutation clip every design into the box. With a repair
-      (integer, categorical and table variables, or the problem's own) every batch is
-      validated.
-    * the numpy round trip: a tensor goes in and comes out (under ``torch.no_grad``, as
-      numpy input would be; not ``inference_mode``, whose tensors a problem might cache
-      and a hybrid's gradient stage could then not differentiate).
+    Every batch is evaluated as numpy input is (under ``torch.no_grad``; not
+    ``inference_mode``, whose tensors a problem might cache and a hybrid's gradient stage
+    could then not differentiate). The first batch (the initial population, which may hold
+    given designs) is validated as any caller's would be; later batches, the offspring,
+    are not for problems without a repair (all variables real, no repair of their own):
+    SBX and polynomial mutation clip every design into the box, and on cheap problems the
+    validation cost as much as the evaluation. With a repair (integer, categorical and
+    table variables, or the problem's own) every batch is validated.
     """
 
     def __init__(self, problem: Problem, rec: RunRecorder, *, penalise: bool) -> None:
@@ -94,15 +91,11 @@ class _Wrapped(PymooProblem):
 
     def _evaluate(self, X: np.ndarray, out: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         X = np.asarray(X, dtype=float)
-        if self.n_batches == 0:
-            F, G = self.dse_problem.evaluate(X, constraints=True)
-        else:
-            # A tensor in and out spares the numpy round trip's detach/copy operations; the
-            # copy keeps pymoo's array safe from a problem that writes into its input.
-            with torch.no_grad():
-                Ft, Gt = self.dse_problem.evaluate(torch.from_numpy(X.copy()), constraints=True,
-                                                   check=not self.offspring_in_box)
-            F, G = Ft.numpy(), Gt.numpy()
+        # Offspring of in-box operators need no validation; the first population is checked.
+        # (evaluate works on a copy of X, so a problem that writes into its input cannot
+        # change pymoo's array.)
+        F, G = self.dse_problem.evaluate(
+            X, constraints=True, check=self.n_batches == 0 or not self.offspring_in_box)
         self.n_batches += 1
         self.rec.count(len(X))
         self.rec.add(X, F, G)
@@ -110,8 +103,10 @@ class _Wrapped(PymooProblem):
             for x, f, g in zip(X, F, G, strict=True):
                 self.exact[np.ascontiguousarray(x).tobytes()] = (f, g)
         # pymoo's comparisons meet NaN as None and fail: a NaN constraint is a violation.
-        G = np.where(np.isfinite(G), G, _BAD)
-        F = np.where(np.isfinite(F), F, _BAD)
+        if not np.isfinite(G).all():
+            G = np.where(np.isfinite(G), G, _BAD)
+        if not np.isfinite(F).all():
+            F = np.where(np.isfinite(F), F, _BAD)
         if self.penalise:
             F = F + np.maximum(G, 0.0).sum(axis=1, keepdims=True)
         elif self.dse_problem.n_constr:

@@ -39,6 +39,11 @@ from dse.result import HISTORY_COLUMNS, Result
 
 __all__ = ["ESTIMATE_SPACING", "RunRecorder"]
 
+#: Designs added but not yet merged into the archive beyond which :meth:`RunRecorder.add`
+#: merges at once (bounds the memory the deferred merge holds: 20k designs of 100
+#: variables are 16 MB).
+_MAX_PENDING_ROWS = 20_000
+
 #: Relative growth of the evaluation count between two recorded checkpoints once the
 #: hypervolume is estimated (about 25 rows from the switch to a 10x larger count).
 ESTIMATE_SPACING = 0.1
@@ -121,7 +126,7 @@ class RunRecorder:
     Attributes
     ----------
     hv_estimate
-        ``None`` while every recorded hypervolume is exact; from the first estimated
+        (property) ``None`` while every recorded hypervolume is exact; from the first estimated
         checkpoint on, the label that :meth:`result` puts in ``config["hv_estimate"]``
         (see the module doc).
     """
@@ -137,7 +142,7 @@ class RunRecorder:
         self._F = np.zeros((0, problem.n_obj))
         self._G = np.zeros((0, problem.n_constr))
         self._rows: list[dict[str, float]] = []
-        self.hv_estimate: dict[str, Any] | None = None
+        self._hv_estimate: dict[str, Any] | None = None
         # Hypervolume of the archive as it is now (None: not measured since it changed), so
         # checkpoints between which the archive did not change measure it once.
         self._hv: float | None = None
@@ -145,6 +150,12 @@ class RunRecorder:
         # whether a checkpoint was skipped since the last recorded one.
         self._next_estimate = 0.0
         self._skipped = False
+        # Work deferred until something reads the archive or the history (see _settle):
+        # batches not yet merged, and checkpoints taken since as (n_evals, n_grad_evals,
+        # wall_time, number of pending batches they follow).
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+        self._marks: list[tuple[int, int, float, int]] = []
 
     # ------------------------------------------------------------------ counting
     def count(self, n_evals: int = 0, n_grad_evals: int = 0) -> None:
@@ -160,16 +171,48 @@ class RunRecorder:
         """Merge exactly evaluated designs into the archive (counting is done elsewhere).
 
         Only feasible designs with finite objectives enter; the archive keeps the
-        non-dominated ones, one copy of each objective vector.
+        non-dominated ones, one copy of each objective vector. The merge itself waits
+        until the archive, its hypervolume or the history is read (:meth:`_settle`).
         """
-        X = np.asarray(X, float).reshape(-1, self.problem.n_var)
-        F = np.asarray(F, float).reshape(len(X), self.problem.n_obj)
-        G = np.asarray(G, float).reshape(len(X), self.problem.n_constr)
+        X = np.array(X, float).reshape(-1, self.problem.n_var)  # a copy: callers reuse buffers
+        F = np.array(F, float).reshape(len(X), self.problem.n_obj)
+        G = np.array(G, float).reshape(len(X), self.problem.n_constr)
+        if self.ref_point is None:
+            finite = np.isfinite(F).all(axis=1)
+            if finite.any():
+                self.ref_point = _reference_point(F[finite].min(0), F[finite].max(0))
+                self._hv = None
+        self._pending.append((X, F, G))
+        self._pending_rows += len(X)
+        if self._pending_rows > _MAX_PENDING_ROWS:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Do the deferred work: merge the pending batches and measure the checkpoints
+        taken between them, in the order they came.
+
+        An evolutionary solver adds a batch and takes a checkpoint every generation, with
+        its own work in between; done one at a time there, the merge and the measurement
+        cost up to four times what they cost here in one loop (the CPU's caches hold the
+        solver's code and data, not these). The values are the same either way: each
+        checkpoint measures the archive of the batches added before it, with the counts
+        and the time it was taken at.
+        """
+        done = 0
+        for n_evals, n_grad_evals, wall_time, n_batches in self._marks:
+            for batch in self._pending[done:n_batches]:
+                self._merge_batch(*batch)
+            done = n_batches
+            self._record(n_evals, n_grad_evals, wall_time)
+        for batch in self._pending[done:]:
+            self._merge_batch(*batch)
+        self._pending.clear()
+        self._pending_rows = 0
+        self._marks.clear()
+
+    def _merge_batch(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> None:
         finite = np.isfinite(F).all(axis=1)
-        if self.ref_point is None and finite.any():
-            self.ref_point = _reference_point(F[finite].min(0), F[finite].max(0))
-            self._hv = None
-        ok = finite & (G <= 0).all(axis=1)
+        ok = finite & (G <= 0).all(axis=1) if G.shape[1] else finite
         if not ok.any():
             return
         n_old = len(self._F)
@@ -189,11 +232,13 @@ class RunRecorder:
     @property
     def archive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X, F, G)`` of the feasible non-dominated designs seen so far."""
+        self._settle()
         return self._X.copy(), self._F.copy(), self._G.copy()
 
     @property
     def n_front(self) -> int:
         """How many feasible non-dominated designs the archive holds."""
+        self._settle()
         return len(self._F)
 
     def hypervolume(self) -> float:
@@ -202,20 +247,31 @@ class RunRecorder:
         Exact, or the estimate once the run's checkpoints have switched to estimates
         (:attr:`hv_estimate`).
         """
+        self._settle()
+        return self._current_hv(self.n_evals)
+
+    @property
+    def hv_estimate(self) -> dict[str, Any] | None:
+        self._settle()
+        return self._hv_estimate
+
+    def _current_hv(self, n_evals: int) -> float:
+        """Hypervolume of the archive as it is now, measured at evaluation count
+        ``n_evals`` (where a switch to estimates is said to happen)."""
         if self._hv is None:
-            self._hv = self._measure()
+            self._hv = self._measure(n_evals)
         return self._hv
 
-    def _measure(self) -> float:
+    def _measure(self, n_evals: int) -> float:
         if self.ref_point is None or not len(self._F):
             return 0.0
         inside = _strictly_below(self._F, self.ref_point)
         if not inside.any():
             return 0.0
         F = self._F if inside.all() else self._F[inside]
-        if self.hv_estimate is None and not _is_cheap(len(F), F.shape[1]):
-            self.hv_estimate = _estimate_label(len(self._rows), self.n_evals)
-        if self.hv_estimate is None:
+        if self._hv_estimate is None and not _is_cheap(len(F), F.shape[1]):
+            self._hv_estimate = _estimate_label(len(self._rows), n_evals)
+        if self._hv_estimate is None:
             return _hypervolume(F, self.ref_point)
         return _hypervolume_estimate(F, self.ref_point)
 
@@ -223,26 +279,34 @@ class RunRecorder:
         """Append one history row for the current counts, time and archive HV.
 
         Once the hypervolume is estimated, a checkpoint before the evaluations have grown
-        by :data:`ESTIMATE_SPACING` is skipped (:meth:`result` records the last one).
+        by :data:`ESTIMATE_SPACING` is skipped (:meth:`result` records the last one). The
+        row is written when the history or the archive is next read (:meth:`_settle`).
         """
-        progress = self.n_evals + self.n_grad_evals
-        if self.hv_estimate is not None and progress < self._next_estimate:
+        self._marks.append((self.n_evals, self.n_grad_evals, self.elapsed(),
+                            len(self._pending)))
+
+    def _record(self, n_evals: int, n_grad_evals: int, wall_time: float) -> None:
+        """The history row of a checkpoint taken at these counts and time, measured on the
+        archive as it is now."""
+        progress = n_evals + n_grad_evals
+        if self._hv_estimate is not None and progress < self._next_estimate:
             self._skipped = True
             return
-        hv = self.hypervolume()
+        hv = self._current_hv(n_evals)
         self._rows.append(
             {
-                "n_evals": float(self.n_evals),
-                "n_grad_evals": float(self.n_grad_evals),
-                "wall_time": self.elapsed(),
+                "n_evals": float(n_evals),
+                "n_grad_evals": float(n_grad_evals),
+                "wall_time": wall_time,
                 "hypervolume": hv,
             }
         )
         self._skipped = False
-        if self.hv_estimate is not None:
+        if self._hv_estimate is not None:
             self._next_estimate = progress * (1.0 + ESTIMATE_SPACING)
 
     def history(self) -> pd.DataFrame:
+        self._settle()
         return pd.DataFrame(self._rows, columns=list(HISTORY_COLUMNS))
 
     # ------------------------------------------------------------------ result
@@ -263,11 +327,13 @@ class RunRecorder:
         the result is a measured design; ``config["n_nonfinite"]`` counts them.
         ``config["hv_estimate"]`` labels a history with estimated hypervolumes.
         """
+        self._settle()
         if self._skipped:
             # The solver's last checkpoint was skipped (estimates are spaced out): the
             # history still ends with the final archive, as for every run.
             self._next_estimate = 0.0
             self.checkpoint()
+            self._settle()
         Xf, Ff, Gf = (np.asarray(a, float) for a in final)
         Gf = Gf.reshape(len(Xf), -1)
         finite = np.isfinite(Ff).all(axis=1)
@@ -285,8 +351,8 @@ class RunRecorder:
         F = np.concatenate([Ff, Fa[extra]])
         G = np.concatenate([Gf, Ga.reshape(len(Xa), Gf.shape[1])[extra]])
         ref = None if self.ref_point is None else self.ref_point.tolist()
-        if self.hv_estimate is not None:
-            config["hv_estimate"] = dict(self.hv_estimate)
+        if self._hv_estimate is not None:
+            config["hv_estimate"] = dict(self._hv_estimate)
         return Result(
             problem=self.problem.name,
             method=method,
