@@ -1,7 +1,9 @@
-"""Timing shared by the bench scripts: median wall time with device synchronisation."""
+"""Helpers shared by the bench scripts: median wall time with device synchronisation, and
+the command line options every script has."""
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -34,3 +36,17 @@ def median_time(fn: Callable[[], object], repeats: int, sync: Callable[[], None]
         sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def bench_parser(
+    doc: str,
+    *,
+    device_help: str = "cpu, cuda or auto",
+    quick_help: str = "small sizes (smoke test)",
+) -> argparse.ArgumentParser:
+    """A parser described by the first line of ``doc`` (the script's docstring), with the
+    options every bench takes: ``--device`` (default ``cpu``) and ``--quick``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--device", default="cpu", help=device_help)
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    return ap

@@ -26,11 +26,11 @@ Ratios print ``NSGA-II evaluations / gradient evaluations`` for each gradient me
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 
 import numpy as np
+from _timing import bench_parser
 
 from dse.indicators import hypervolume
 from dse.problem import get_problem
@@ -65,9 +65,8 @@ def fmt(v: float | None, kind: str) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (gradient sweeps)")
-    ap.add_argument("--quick", action="store_true", help="small budgets, two methods each")
+    ap = bench_parser(__doc__, device_help="cpu, cuda or auto (gradient sweeps)",
+                      quick_help="small budgets, two methods each")
     ap.add_argument("--sizes", default="30,1000", help="n_var values")
     ap.add_argument("--problems", default="zdt1,zdt2,zdt3,dtlz2")
     ap.add_argument("--methods", default=",".join(GRADIENT + EVOLUTIONARY))

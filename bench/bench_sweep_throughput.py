@@ -14,25 +14,18 @@ Goal: >= 20x on CPU for B = 256 (>= 100x on a GPU).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from _timing import bench_parser, synchronizer
 
 from dse.problem import get_problem
 from dse.solvers import preference_vectors, resolve_device, solve
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    ap = bench_parser(__doc__)
     ap.add_argument("--methods", default="chebyshev,mgda", help="comma-separated sweeps")
     ap.add_argument("--problem", default="zdt1")
     ap.add_argument("--n-var", type=int, default=30)
@@ -63,16 +56,17 @@ def main() -> None:
 
 
 def _measure(problem, method, P, starts, common, B, steps, device) -> None:  # type: ignore[no-untyped-def]
+    sync = synchronizer(device)
     # Warm-up (first-call allocations, CUDA context) outside the timings.
     solve(problem, method, preferences=P[:2], init=starts[:2], **{**common, "budget": 2 * steps})
 
     # The batched run is short: the median of three keeps one hiccup from deciding it.
     times = []
     for _ in range(3):
-        _sync(device)
+        sync()
         t0 = time.perf_counter()
         batched = solve(problem, method, preferences=P, init=starts, **common)
-        _sync(device)
+        sync()
         times.append(time.perf_counter() - t0)
     t_batched = float(np.median(times))
 
@@ -82,7 +76,7 @@ def _measure(problem, method, P, starts, common, B, steps, device) -> None:  # t
         solve(problem, method, preferences=P[i : i + 1], init=starts[i : i + 1], **one)
         for i in range(B)
     ]
-    _sync(device)
+    sync()
     t_single = time.perf_counter() - t0
 
     # Fixed cost of one solve() call (bookkeeping, final evaluation): a 1-step run.
@@ -90,7 +84,7 @@ def _measure(problem, method, P, starts, common, B, steps, device) -> None:  # t
     for i in range(min(B, 32)):
         solve(problem, method, preferences=P[i : i + 1], init=starts[i : i + 1],
               **{**one, "budget": 1, "max_steps": 1, "checkpoint_every": 1})
-    _sync(device)
+    sync()
     t_fixed = (time.perf_counter() - t0) / min(B, 32)
 
     n_single = sum(r.n_evals for r in singles)

@@ -4,6 +4,7 @@ Define a problem once (:class:`dse.Problem`), solve it with gradient-based Paret
 or evolutionary solvers, and measure every front with the same indicators.
 """
 
+from dse import problem
 from dse.indicators import (
     epsilon_additive,
     gd,
@@ -16,50 +17,29 @@ from dse.indicators import (
     spacing,
 )
 from dse.pareto import nondominated, pareto_front, pareto_rank
-from dse.problem import (
-    PROBLEMS,
-    Categorical,
-    FunctionProblem,
-    Integer,
-    NonFiniteObjectiveWarning,
-    Problem,
-    Real,
-    Table,
-    Variable,
-    get_problem,
-    list_problems,
-    register_problem,
-)
+
+# Every public name of dse.problem is re-exported (see __all__ below): its own __all__ is the
+# one list of them.
+from dse.problem import *  # noqa: F403
 from dse.result import Result
 
 __all__ = [
-    "PROBLEMS",
-    "Categorical",
-    "FunctionProblem",
-    "Integer",
-    "NonFiniteObjectiveWarning",
-    "Problem",
-    "Real",
     "Result",
-    "Table",
-    "Variable",
     "epsilon_additive",
     "gd",
-    "get_problem",
     "hypervolume",
     "hypervolume_ratio",
     "igd",
     "igd_plus",
-    "list_problems",
     "nondominated",
     "normalize",
     "pareto_front",
     "pareto_rank",
     "reference_point",
-    "register_problem",
-    "solve",
+    "solve",  # noqa: F405 (not from the star import: loaded lazily by __getattr__ below)
     "spacing",
 ]
+__all__ += problem.__all__
 
 __version__ = "0.1.0"
 

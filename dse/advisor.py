@@ -62,8 +62,9 @@ class Report:
         Which rules fired: subset of ``{"aligned", "conflicting", "mismatched",
         "tradeoff"}``.
     recommended
-        Registry names of the recommended weightings, best first (``"pareto_sweep"`` when
-        a sweep is advised).
+        Registry names of the recommended weightings, best first; when a sweep is advised,
+        ``"pareto_sweep"`` comes first: a strategy, not a registry name (run a sweep solver
+        of :func:`dse.solvers.list_solvers`, e.g. ``"epo"`` or ``"chebyshev"``).
     reasons
         One sentence per rule, with the numbers behind it.
     stats
@@ -214,7 +215,8 @@ def _advise(report: Report) -> Report:
         report.reasons.append(
             f"the conflict persists at the end (last-quarter mean cosine "
             f"{stats['late_cos']:+.2f} < {th['tradeoff_cos']:+g}): the objectives trade off, "
-            "so explore the front with a Pareto sweep over preference vectors")
+            "so explore the front with a Pareto sweep over preference vectors (solver "
+            "'epo' or 'chebyshev')")
         rec.insert(0, "pareto_sweep")
     if aligned:
         report.verdicts.add("aligned")

@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dse.checks import MAX_BUDGET, MAX_SEED, whole_number
+from dse.registry import reject_unknown
 
 __all__ = [
     "PROBLEM_DEFAULTS",
@@ -486,12 +487,8 @@ def _validate_problem(pc: ProblemConfig) -> None:
             )
         pc.name = PROBLEMS.canonical(pc.name)
         accepted = PROBLEMS.parameters(pc.name)
-    unknown = sorted(set(pc.params) - set(accepted))
-    if unknown:
-        raise ConfigError(
-            f"unknown parameter(s) {', '.join(unknown)} of problem {pc.name!r}; "
-            f"valid: {', '.join(accepted) or '(none)'}"
-        )
+    reject_unknown(pc.params, accepted, f"of problem {pc.name!r}", label="valid",
+                   error=ConfigError)
     for key, value in pc.params.items():
         check_param_type(f"problem.{key}", value, accepted[key])
 
@@ -569,12 +566,9 @@ def validate(cfg: SweepConfig) -> None:
         if not isinstance(params, dict):
             raise ConfigError(f"solver.{m} needs a parameter: solver.{m}.<param>=value")
         accepted = method_parameters(m)
-        unknown = sorted(set(params) - set(accepted) - {"budget"})
-        if unknown:
-            raise ConfigError(
-                f"unknown parameter(s) {', '.join(unknown)} of method {m!r}; "
-                f"valid: {', '.join(sorted(accepted)) or '(none)'}"
-            )
+        # budget is every method's own (checked above), not one of its parameters.
+        reject_unknown([k for k in params if k != "budget"], sorted(accepted),
+                       f"of method {m!r}", label="valid", error=ConfigError)
         for key, value in params.items():
             if key in accepted:
                 check_param_type(f"solver.{m}.{key}", value, accepted[key])

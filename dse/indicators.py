@@ -27,6 +27,7 @@ Edge cases (each tested)
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 
@@ -69,6 +70,12 @@ _TINY_SQUARES = 2.0**-960
 # Coordinates at or above this in absolute value can overflow in a difference (the largest
 # float64 is just under 2**1024), so distance indicators then work on inputs scaled by 1/4.
 _HUGE_COORDINATE = 2.0**1022
+# moocore squares differences in float64 without rescaling. Coordinates that are 0 or whose
+# magnitude lies in [2**-420, 2**500) have nonzero differences in [2**-472, 2**501) (two
+# floats of at least 2**-420 differ by a multiple of 2**-472), so every square is a normal
+# float and M of them sum without overflow: moocore is then as accurate as the careful route.
+_MOOCORE_LOW = 2.0**-420
+_MOOCORE_HIGH_EXP = 500
 
 
 class ReferencePointWarning(UserWarning):
@@ -142,19 +149,55 @@ def _min_over_F(
     out = np.empty(R.shape[0])
     chunk = max(1, _BLOCK_ELEMENTS // max(1, A.shape[0] * A.shape[1]))
     for s in range(0, R.shape[0], chunk):
-        # inf - inf is reported below, by row; an overflow (additive epsilon only: the
-        # distance indicators prescale) is the correctly rounded difference.
-        with np.errstate(invalid="ignore", over="ignore"):
+        # inf - inf is reported below, by row; the callers prescale, so no difference
+        # overflows.
+        with np.errstate(invalid="ignore"):
             diff = A[None, :, :] - R[s:s + chunk, None, :]
         out[s:s + chunk] = row_min(diff)
     bad = np.isnan(out)
     if bad.any():
-        raise ValueError(
-            f"{names[0]} and {names[1]} are infinite with the same sign in the same objective "
-            f"for {names[1]}'s {describe_rows(bad)}: inf - inf has no value, so the distance "
-            f"is undefined. Replace infinite objective values by a finite penalty."
-        )
+        _raise_inf_minus_inf(bad, names)
     return out
+
+
+def _raise_inf_minus_inf(bad: np.ndarray, names: tuple[str, str]) -> None:
+    """The error for the rows ``bad`` of ``names[1]`` whose difference to some row of
+    ``names[0]`` is ``inf - inf``."""
+    raise ValueError(
+        f"{names[0]} and {names[1]} are infinite with the same sign in the same objective "
+        f"for {names[1]}'s {describe_rows(bad)}: inf - inf has no value, so the distance "
+        f"is undefined. Replace infinite objective values by a finite penalty."
+    )
+
+
+def _check_infinite_pairs(A: np.ndarray, R: np.ndarray) -> None:
+    """Raise, as :func:`_min_over_F` does, for the rows of ``R`` that some row of ``A``
+    meets with ``inf - inf``; moocore would quietly return a number for them.
+
+    Such a row has an infinite value where some row of ``A`` has the same one, so one pass
+    per objective finds them in ``O((NA + NR) M)``.
+    """
+    pos, neg = np.any(A == np.inf, axis=0), np.any(A == -np.inf, axis=0)
+    bad = np.any(((R == np.inf) & pos) | ((R == -np.inf) & neg), axis=1)
+    if bad.any():
+        _raise_inf_minus_inf(bad, ("F", "ref_front"))
+
+
+def _moocore_shift(A: np.ndarray, R: np.ndarray) -> int | None:
+    """Power of two ``s`` such that moocore's sums of squares of differences of
+    ``2**s * A`` and ``2**s * R`` neither overflow nor pass through subnormals (see
+    ``_MOOCORE_LOW``), or ``None`` when the finite magnitudes span too wide a range for any
+    ``s`` (over about 2**920; then the careful route must do the work).
+
+    ``s`` is 0 (no copy, moocore on the inputs as they are) for ordinary magnitudes.
+    """
+    finite = [np.abs(X[np.isfinite(X)]) for X in (A, R)]
+    top = max(float(np.max(a, initial=0.0)) for a in finite)
+    low = min(float(np.min(a, where=a > 0, initial=np.inf)) for a in finite)
+    if top < 2.0**_MOOCORE_HIGH_EXP and low >= _MOOCORE_LOW:
+        return 0
+    shift = _MOOCORE_HIGH_EXP - int(np.frexp(top)[1])  # then 2**s * top < 2**500
+    return shift if math.ldexp(low, shift) >= _MOOCORE_LOW else None
 
 
 def _min_euclid(diff: np.ndarray) -> np.ndarray:
@@ -338,7 +381,14 @@ def hypervolume_torch_2d(F: Tensor, ref: Tensor | object) -> Tensor:
 def igd(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
     """Inverted generational distance: mean over the reference front of the Euclidean
     distance to the nearest point of ``F`` (``IGD_1``, as moocore and pymoo). Lower is better;
-    ``inf`` for an empty ``F``."""
+    ``inf`` for an empty ``F``.
+
+    Computed here rather than by ``moocore.igd`` (unlike :func:`igd_plus`): with one
+    objective moocore expands ``|z - a|**2`` as ``|z|**2 + |a|**2 - 2 z.a``, which cancels
+    all digits for points far from the origin (0.0 instead of 0.0114 at an offset of 1e8),
+    and with more it sums in another order than numpy's mean, whose bits
+    tests/test_numerics_extreme.py pins (they differ by up to 1.5e-15 relative).
+    """
     A, R = _pair(F, ref_front, nan)
     if A.shape[0] == 0:
         return float("inf")
@@ -348,11 +398,24 @@ def igd(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
 def igd_plus(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
     """IGD+ (Ishibuchi et al. 2015): as :func:`igd` with the distance from reference point
     ``z`` to ``a`` counting only the objectives where ``a`` is worse,
-    ``sqrt(sum_k max(a_k - z_k, 0)^2)``; weakly Pareto compliant. ``inf`` for an empty ``F``."""
+    ``sqrt(sum_k max(a_k - z_k, 0)^2)``; weakly Pareto compliant. ``inf`` for an empty ``F``.
+
+    ``moocore.igd_plus`` does the work (8 times faster than numpy for two objectives and
+    1000 points in each set), on inputs first scaled by a power of two (exact) so that its
+    squares can neither overflow nor underflow; only sets whose magnitudes span more than
+    about 2**920 take the careful route of :func:`igd`.
+    """
     A, R = _pair(F, ref_front, nan)
     if A.shape[0] == 0:
         return float("inf")
-    return _mean_min_distance(A, R, lambda d: _min_euclid(np.maximum(d, 0.0)))
+    _check_infinite_pairs(A, R)
+    shift = _moocore_shift(A, R)
+    if shift is None:
+        return _mean_min_distance(A, R, lambda d: _min_euclid(np.maximum(d, 0.0)))
+    if shift:
+        A, R = np.ldexp(A, shift), np.ldexp(R, shift)
+    with np.errstate(over="ignore"):  # inf is then the correctly rounded result
+        return float(np.ldexp(moocore.igd_plus(A, R), -shift))
 
 
 def gd(F: object, ref_front: object, *, nan: NanPolicy = "raise") -> float:
@@ -368,11 +431,22 @@ def epsilon_additive(F: object, ref_front: object, *, nan: NanPolicy = "raise") 
     """Additive epsilon indicator: the smallest ``eps`` such that every reference point is
     weakly dominated by some point of ``F`` shifted by ``-eps``,
     ``max_z min_a max_k (a_k - z_k)``. ``<= 0`` iff ``F`` weakly dominates the reference front.
-    ``inf`` for an empty ``F``."""
+    ``inf`` for an empty ``F``.
+
+    ``moocore.epsilon_additive`` does the work: it takes only differences and maxima, so it
+    is exact to rounding at any magnitude (a difference beyond the float64 range is the
+    correctly rounded ``inf``).
+    """
     A, R = _pair(F, ref_front, nan)
     if A.shape[0] == 0:
         return float("inf")
-    return float(_min_over_F(A, R, lambda d: d.max(axis=-1).min(axis=1)).max())
+    _check_infinite_pairs(A, R)
+    with np.errstate(over="ignore"):  # an overflow is the correctly rounded inf
+        if A.shape[1] == 1:
+            # moocore loops over R in Python here (5 times slower than before at 1000
+            # points); a - z is monotone in a and z, so the extremes give the same value.
+            return float(A.min() - R.min())
+        return float(moocore.epsilon_additive(A, R))
 
 
 def spacing(F: object, *, ddof: int = 1, nan: NanPolicy = "raise") -> float:
@@ -462,6 +536,10 @@ def normalize(F: object, ideal: object, nadir: object) -> np.ndarray | Tensor:
     An objective with a degenerate range (``nadir == ideal``) is only shifted (divided by 1),
     so it becomes 0 at the ideal instead of a division by zero. torch in -> torch out (same
     device and dtype, differentiable); otherwise numpy float64. Any leading shape ``(..., M)``.
+
+    ``moocore.normalise`` gives the same bits, degenerate ranges included, but takes only
+    2-D numpy arrays with at least two objectives: the one line of arithmetic below would
+    remain for the other inputs, and it is as fast (44 vs 36 us at 1000 x 2).
 
     Raises
     ------

@@ -9,6 +9,7 @@ DataFrame (a row per design, run metadata in ``DataFrame.attrs``) and back witho
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,7 +204,20 @@ class Result:
         )
 
     def summary(self) -> dict[str, Any]:
-        """Counts for tables: designs, feasible, front size, evaluations, time."""
+        """Counts for tables: designs, feasible, front size, evaluations, time.
+
+        .. deprecated:: 0.1.0
+            Nothing in dse uses it; it goes in the next release. Use :meth:`metadata` for
+            the run's fields and ``len(F)``, ``feasible.sum()``, ``front_mask.sum()`` for
+            the counts (``Store.runs()`` holds the same columns for stored runs).
+        """
+        warnings.warn(
+            "Result.summary() is deprecated and will be removed in the next release; use "
+            "Result.metadata() for the run's fields and len(result.F), "
+            "result.feasible.sum(), result.front_mask.sum() for the counts",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return {
             "problem": self.problem,
             "method": self.method,

@@ -36,6 +36,7 @@ import os
 import socket
 import sqlite3
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -298,6 +299,18 @@ class Store:
 
     @_reads
     def get_meta(self, key: str) -> str | None:
+        """A folder-level value stored by :meth:`set_meta` (``None`` when absent).
+
+        .. deprecated:: 0.1.0
+            Nothing in dse uses it; it goes in the next release. Use
+            ``query("SELECT value FROM meta WHERE key = ?", [key])``.
+        """
+        warnings.warn(
+            "Store.get_meta() is deprecated and will be removed in the next release; use "
+            "Store.query(\"SELECT value FROM meta WHERE key = ?\", [key])",
+            DeprecationWarning,
+            stacklevel=3,  # through the _reads wrapper
+        )
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 

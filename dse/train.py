@@ -59,10 +59,6 @@ __all__ = [
     "train",
 ]
 
-# Methods whose weights define a scalarised loss sum_i w_i L_i: heads get w_i * grad L_i.
-_SCALARISING = {"mean", "linear", "chebyshev", "uncertainty", "gradnorm", "dwa", "loss_norm"}
-
-
 # ---------------------------------------------------------------------- helpers
 #: CPU training takes K ordinary backward passes (one per task) instead of one vmapped
 #: backward; see train. A switch so the tests can run both routes on the CPU.
@@ -306,7 +302,7 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    from dse.gradient import gramian, param_slices, task_jacobian
+    from dse.gradient import gramian, param_slices, scalarising_weightings, task_jacobian
 
     dev = resolve_device(device)
     steps = int(task.steps if steps is None else steps)
@@ -343,7 +339,9 @@ def train(
     combiner = None if single else _Combiner(weighting, len(active), dev, torch.float32)
     opt = _make_optimizer(optimizer, [*model.parameters(),
                                       *(combiner.extra_parameters() if combiner else [])], lr)
-    scale_heads = name in _SCALARISING or not hasattr(weighting, "name")
+    # Methods whose weights define a scalarised loss sum_i w_i L_i (the registry's
+    # ``scalarising`` entries): heads get w_i * grad L_i.
+    scale_heads = name in scalarising_weightings() or not hasattr(weighting, "name")
 
     # GradNorm measures gradient norms on the last shared layer only.
     last_cols = None

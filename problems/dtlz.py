@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from dse.problem import Problem, Real, register_problem
+from dse.solvers._preferences import das_dennis, das_dennis_partitions
 from problems.zdt import safe_pow, strict_record_intervals
 
 __all__ = [
@@ -40,32 +41,9 @@ __all__ = [
 ]
 
 
-def das_dennis(n_partitions: int, n_dim: int) -> np.ndarray:
-    """All points of the simplex with coordinates in ``{0, 1/H, ..., 1}`` summing to 1.
-
-    There are ``C(H + n_dim - 1, n_dim - 1)`` of them (Das and Dennis, 1998).
-    """
-    if n_dim == 1:
-        return np.ones((1, 1))
-
-    def rec(left: int, depth: int) -> list[list[int]]:
-        if depth == 1:
-            return [[left]]
-        return [[i, *rest] for i in range(left, -1, -1) for rest in rec(left - i, depth - 1)]
-
-    return np.array(rec(n_partitions, n_dim), dtype=float) / n_partitions
-
-
-def _n_das_dennis(n_partitions: int, n_dim: int) -> int:
-    return math.comb(n_partitions + n_dim - 1, n_dim - 1)
-
-
 def simplex_points(n: int, n_dim: int) -> np.ndarray:
     """The largest Das-Dennis set with at most ``n`` points (at least the ``n_dim`` corners)."""
-    h = 1
-    while _n_das_dennis(h + 1, n_dim) <= n:
-        h += 1
-    return das_dennis(h, n_dim)
+    return das_dennis(das_dennis_partitions(n, n_dim), n_dim)
 
 
 def _spherical(c: Tensor, s: Tensor, scale: Tensor) -> Tensor:

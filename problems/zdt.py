@@ -117,7 +117,8 @@ def _allocate(lengths: list[float], n: int) -> list[int]:
 
 
 class _ZDT(Problem):
-    """Common part of the ZDT problems: two objectives, ``f1`` from ``x_1``, ``g`` from the rest."""
+    """Common part of the ZDT problems: two objectives, ``f1`` from ``x_1``, ``g`` from the rest
+    and ``f2 = g h(f1, g)``."""
 
     name = "zdt"
 
@@ -130,8 +131,20 @@ class _ZDT(Problem):
     def _variables(n_var: int) -> list[Real]:
         return [Real(f"x{i + 1}", 0.0, 1.0) for i in range(n_var)]
 
+    def _f1(self, x: Tensor) -> Tensor:
+        return x[..., 0]
+
     def _g(self, x: Tensor) -> Tensor:
         return 1.0 + 9.0 / (self.n_var - 1) * x[..., 1:].sum(dim=-1)
+
+    def _h(self, f1: Tensor, g: Tensor) -> Tensor:
+        """``f2 / g``; on the Pareto set (``g = 1``) the front ``f2(f1)``."""
+        raise NotImplementedError
+
+    def _evaluate(self, x: Tensor) -> Tensor:
+        f1 = self._f1(x)
+        g = self._g(x)
+        return torch.stack([f1, g * self._h(f1, g)], dim=-1)
 
     @property
     def ideal(self) -> np.ndarray:
@@ -142,38 +155,43 @@ class _ZDT(Problem):
         return np.array([1.0, 1.0])
 
 
-@register_problem("zdt1")
-class ZDT1(_ZDT):
-    """ZDT1: convex front ``f2 = 1 - sqrt(f1)``, ``f1`` in [0, 1]."""
+class _ConvexZDT(_ZDT):
+    """ZDT1 and ZDT4: the convex front ``f2 = 1 - sqrt(f1)``, ``f1`` in [0, 1]."""
 
-    name = "zdt1"
-
-    def _evaluate(self, x: Tensor) -> Tensor:
-        f1 = x[..., 0]
-        g = self._g(x)
-        f2 = g * (1.0 - safe_pow(f1 / g, 0.5))
-        return torch.stack([f1, f2], dim=-1)
+    def _h(self, f1: Tensor, g: Tensor) -> Tensor:
+        return 1.0 - safe_pow(f1 / g, 0.5)
 
     def pareto_front(self, n: int = 100) -> np.ndarray:
         f1 = np.linspace(0.0, 1.0, n)
         return np.column_stack([f1, 1.0 - np.sqrt(f1)])
 
 
+class _ConcaveZDT(_ZDT):
+    """ZDT2 and ZDT6: the concave front ``f2 = 1 - f1^2``, ``f1`` from :meth:`_f1_min` to 1."""
+
+    def _f1_min(self) -> float:
+        return 0.0
+
+    def _h(self, f1: Tensor, g: Tensor) -> Tensor:
+        return 1.0 - (f1 / g) ** 2
+
+    def pareto_front(self, n: int = 100) -> np.ndarray:
+        f1 = np.linspace(self._f1_min(), 1.0, n)
+        return np.column_stack([f1, 1.0 - f1**2])
+
+
+@register_problem("zdt1")
+class ZDT1(_ConvexZDT):
+    """ZDT1: convex front ``f2 = 1 - sqrt(f1)``, ``f1`` in [0, 1]."""
+
+    name = "zdt1"
+
+
 @register_problem("zdt2")
-class ZDT2(_ZDT):
+class ZDT2(_ConcaveZDT):
     """ZDT2: concave front ``f2 = 1 - f1^2``, ``f1`` in [0, 1]."""
 
     name = "zdt2"
-
-    def _evaluate(self, x: Tensor) -> Tensor:
-        f1 = x[..., 0]
-        g = self._g(x)
-        f2 = g * (1.0 - (f1 / g) ** 2)
-        return torch.stack([f1, f2], dim=-1)
-
-    def pareto_front(self, n: int = 100) -> np.ndarray:
-        f1 = np.linspace(0.0, 1.0, n)
-        return np.column_stack([f1, 1.0 - f1**2])
 
 
 def _zdt3_h(x: np.ndarray) -> np.ndarray:
@@ -200,12 +218,9 @@ class ZDT3(_ZDT):
 
     name = "zdt3"
 
-    def _evaluate(self, x: Tensor) -> Tensor:
-        f1 = x[..., 0]
-        g = self._g(x)
+    def _h(self, f1: Tensor, g: Tensor) -> Tensor:
         r = f1 / g
-        f2 = g * (1.0 - safe_pow(r, 0.5) - r * torch.sin(10.0 * math.pi * f1))
-        return torch.stack([f1, f2], dim=-1)
+        return 1.0 - safe_pow(r, 0.5) - r * torch.sin(10.0 * math.pi * f1)
 
     def pareto_front(self, n: int = 100) -> np.ndarray:
         regions = zdt3_regions()
@@ -226,7 +241,7 @@ class ZDT3(_ZDT):
 
 
 @register_problem("zdt4")
-class ZDT4(_ZDT):
+class ZDT4(_ConvexZDT):
     """ZDT4: multimodal ``g`` (21^9 local fronts); ``x_1`` in [0, 1], others in [-5, 5]."""
 
     name = "zdt4"
@@ -243,16 +258,6 @@ class ZDT4(_ZDT):
         terms = xr * xr - 10.0 * torch.cos(4.0 * math.pi * xr)
         return 1.0 + 10.0 * (self.n_var - 1) + terms.sum(dim=-1)
 
-    def _evaluate(self, x: Tensor) -> Tensor:
-        f1 = x[..., 0]
-        g = self._g(x)
-        f2 = g * (1.0 - safe_pow(f1 / g, 0.5))
-        return torch.stack([f1, f2], dim=-1)
-
-    def pareto_front(self, n: int = 100) -> np.ndarray:
-        f1 = np.linspace(0.0, 1.0, n)
-        return np.column_stack([f1, 1.0 - np.sqrt(f1)])
-
 
 def _zdt6_f1(x: float) -> float:
     return 1.0 - math.exp(-4.0 * x) * math.sin(6.0 * math.pi * x) ** 6
@@ -268,7 +273,7 @@ def zdt6_f1_min() -> float:
 
 
 @register_problem("zdt6")
-class ZDT6(_ZDT):
+class ZDT6(_ConcaveZDT):
     """ZDT6: non-uniform, biased; front ``f2 = 1 - f1^2`` with ``f1`` in [0.2808, 1]."""
 
     name = "zdt6"
@@ -280,16 +285,12 @@ class ZDT6(_ZDT):
         mean = x[..., 1:].sum(dim=-1) / (self.n_var - 1.0)
         return 1.0 + 9.0 * safe_pow(mean, 0.25)
 
-    def _evaluate(self, x: Tensor) -> Tensor:
+    def _f1(self, x: Tensor) -> Tensor:
         x1 = x[..., 0]
-        f1 = 1.0 - torch.exp(-4.0 * x1) * torch.sin(6.0 * math.pi * x1) ** 6
-        g = self._g(x)
-        f2 = g * (1.0 - (f1 / g) ** 2)
-        return torch.stack([f1, f2], dim=-1)
+        return 1.0 - torch.exp(-4.0 * x1) * torch.sin(6.0 * math.pi * x1) ** 6
 
-    def pareto_front(self, n: int = 100) -> np.ndarray:
-        f1 = np.linspace(zdt6_f1_min(), 1.0, n)
-        return np.column_stack([f1, 1.0 - f1**2])
+    def _f1_min(self) -> float:
+        return zdt6_f1_min()
 
     @property
     def ideal(self) -> np.ndarray:

@@ -329,3 +329,20 @@ def test_a_long_run_merges_before_holding_too_many_designs(
         assert rec._pending_rows <= 25
     assert len(rec.history()) == 10
     assert rec.n_front == 100
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_two_objective_merge_equals_moocore_on_the_concatenation(seed: int) -> None:
+    # The 2-objective shortcut must give moocore's masks on [archive, new] exactly, on
+    # grids that make equal first objectives, copies and copies of archive points common.
+    rng = np.random.default_rng(seed)
+    grid = int(rng.integers(2, 12))
+    old = np.round(rng.random((int(rng.integers(0, 60)), 2)) * grid) - grid / 2
+    Fa = old[moocore.is_nondominated(old, keep_weakly=False)] if len(old) else old
+    Fn = np.round(rng.random((int(rng.integers(1, 60)), 2)) * grid) - grid / 2
+    if len(Fa) and rng.random() < 0.5:
+        Fn[: min(len(Fa), len(Fn))] = Fa[: min(len(Fa), len(Fn))]  # copies of the archive
+    keep = moocore.is_nondominated(np.concatenate([Fa, Fn]), keep_weakly=False)
+    kept_old, kept_new = _history._merge_masks_2d(Fa, np.argsort(Fa[:, 0]), Fn)
+    np.testing.assert_array_equal(kept_old, keep[: len(Fa)])
+    np.testing.assert_array_equal(kept_new, keep[len(Fa):])

@@ -28,8 +28,15 @@ Stateful weightings (explicit state, optax style)::
     m.loss(state, losses).backward()              # Kendall's objective; trains s too
     opt.step()
 
-``list_weightings()`` gives every name with its kind ('stateless' / 'stateful'), parameters
-and whether it needs ``G`` and/or losses.
+``list_weightings()`` gives every name with its kind ('stateless' / 'stateful'), parameters,
+whether it needs ``G`` and/or losses and whether it scalarises. A new weighting is a
+subclass registered under its ``name`` (it then works everywhere a name is taken)::
+
+    @register_weighting(scalarising=True)
+    class Softmax(Weighting):
+        name, needs_gramian, needs_losses = "softmax", False, True
+        def _weights(self, G, losses):
+            return torch.softmax(losses, dim=-1)
 """
 
 from ._base import Weighting
@@ -44,7 +51,14 @@ from ._jacobian import (
     write_grads,
 )
 from ._qp import solve_qp
-from ._registry import WeightingInfo, get_weighting, list_weightings
+from ._registry import (
+    WEIGHTINGS,
+    WeightingInfo,
+    get_weighting,
+    list_weightings,
+    register_weighting,
+    scalarising_weightings,
+)
 from ._stateful import (
     DWA,
     GradNorm,
@@ -70,6 +84,7 @@ __all__ = [
     "EPO",
     "IMTLG",
     "MGDA",
+    "WEIGHTINGS",
     "CAGrad",
     "Chebyshev",
     "GradNorm",
@@ -94,6 +109,8 @@ __all__ = [
     "mtl_backward",
     "norm_ratios",
     "param_slices",
+    "register_weighting",
+    "scalarising_weightings",
     "solve_qp",
     "task_jacobian",
     "write_grads",

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dse.gradient._qp import path_coefficients
+
 __all__ = [
     "cagrad_2x2",
     "cagrad_weights",
@@ -526,13 +528,7 @@ def _support_path(G: np.ndarray, a: np.ndarray, free: np.ndarray) -> tuple[np.nd
         -1,
     )
     sol, ok = _solve(M, rhs)
-    w0, w1 = sol[..., :K, 0], sol[..., :K, 1]
-    nu0, nu1 = sol[..., K:, 0], sol[..., K:, 1]
-    Gw0, Gw1 = _bmv(G, w0), _bmv(G, w1)
-    A0 = (w0 * Gw0).sum(-1, keepdims=True)
-    A1 = (w0 * Gw1).sum(-1, keepdims=True)
-    A2 = (w1 * Gw1).sum(-1, keepdims=True)
-    return w0, w1, Gw0 + nu0, Gw1 + a + nu1, A0, A1, A2, ok
+    return (*path_coefficients(G, a, sol, _bmv), ok)
 
 
 def _exact_on_support(

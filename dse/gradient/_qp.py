@@ -26,11 +26,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import Tensor
 
-__all__ = ["CAGRAD_POINTS", "CAGRAD_ROUNDS", "DEFAULT_ITERS", "solve_cagrad_dual", "solve_qp"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "CAGRAD_POINTS",
+    "CAGRAD_ROUNDS",
+    "DEFAULT_ITERS",
+    "path_coefficients",
+    "solve_cagrad_dual",
+    "solve_qp",
+]
 
 #: Interior-point iterations. Mehrotra's method reached KKT residuals below 1e-13 within 15
 #: iterations on every test problem (K up to 40, rank-deficient included), then the polish.
@@ -42,6 +53,8 @@ CAGRAD_ROUNDS = 3
 CAGRAD_POINTS = 8
 _REG = 1e-15  # relative primal regularisation of the Newton matrix
 _STEP_FRACTION = 0.99  # fraction-to-boundary rule: keep slacks and duals strictly positive
+# A torch tensor or a numpy array (for the helpers the numpy route shares).
+_ArrayT = TypeVar("_ArrayT", Tensor, "np.ndarray")
 
 
 def _bmv(M: Tensor, v: Tensor) -> Tensor:
@@ -332,7 +345,6 @@ def _support_path(G: Tensor, a: Tensor, free: Tensor) -> tuple[Tensor, ...]:
     ``m0 + theta m1`` are affine in ``theta`` (one bordered solve, two right-hand sides);
     ``A0, A1, A2`` are the coefficients of ``||J^T w||^2`` in ``theta``.
     """
-    K = G.shape[-1]
     zero = torch.zeros_like(a[..., :1])
     f = free.to(G.dtype)
     M = torch.where(free.unsqueeze(-1) & free.unsqueeze(-2), G, torch.diag_embed(1 - f))
@@ -345,13 +357,28 @@ def _support_path(G: Tensor, a: Tensor, free: Tensor) -> tuple[Tensor, ...]:
         -1,
     )
     sol, info = torch.linalg.solve_ex(M, rhs)
+    return (*path_coefficients(G, a, sol, _bmv), info)
+
+
+def path_coefficients(
+    G: _ArrayT, a: _ArrayT, sol: _ArrayT, bmv: Callable[[_ArrayT, _ArrayT], _ArrayT]
+) -> tuple[_ArrayT, ...]:
+    """``w0, w1, m0, m1, A0, A1, A2`` of :func:`_support_path` from its bordered solve.
+
+    ``sol (..., K + 1, 2)`` holds the two solutions (``theta`` = 0, slope in ``theta``):
+    their first ``K`` entries are ``w0, w1``, the last the simplex multiplier. Only
+    operations that torch tensors and numpy arrays share (``keepdims`` included), with the
+    backend's batched matrix-vector product ``bmv``, so that the numpy route
+    (:mod:`dse.gradient._cpu`) uses the same formulas.
+    """
+    K = G.shape[-1]
     w0, w1 = sol[..., :K, 0], sol[..., :K, 1]
     nu0, nu1 = sol[..., K:, 0], sol[..., K:, 1]
-    Gw0, Gw1 = _bmv(G, w0), _bmv(G, w1)
-    A0 = (w0 * Gw0).sum(-1, keepdim=True)
-    A1 = (w0 * Gw1).sum(-1, keepdim=True)
-    A2 = (w1 * Gw1).sum(-1, keepdim=True)
-    return w0, w1, Gw0 + nu0, Gw1 + a + nu1, A0, A1, A2, info
+    Gw0, Gw1 = bmv(G, w0), bmv(G, w1)
+    A0 = (w0 * Gw0).sum(-1, keepdims=True)
+    A1 = (w0 * Gw1).sum(-1, keepdims=True)
+    A2 = (w1 * Gw1).sum(-1, keepdims=True)
+    return w0, w1, Gw0 + nu0, Gw1 + a + nu1, A0, A1, A2
 
 
 def _exact_on_support(

@@ -1,53 +1,36 @@
-"""Registry of the weightings by name, with their kind and parameters."""
+"""Registry of the weightings by name, with their kind, parameters and needs.
+
+The weightings live in one :class:`dse.registry.Registry` (the class that also holds the
+problems and the solvers); each entry's metadata says its kind, its parameters, whether it
+needs the Gramian and/or the losses, and whether it scalarises (see
+:func:`register_weighting`).
+"""
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from dse.registry import Registry, reject_unknown
+
+from . import _stateful, _weightings
 from ._base import Weighting
-from ._stateful import DWA, GradNorm, LossNorm, StatefulWeighting, UncertaintyWeighting
-from ._weightings import (
-    EPO,
-    IMTLG,
-    MGDA,
-    CAGrad,
-    Chebyshev,
-    GradNormalization,
-    Linear,
-    Mean,
-    PCGrad,
-    UPGrad,
-)
+from ._stateful import StatefulWeighting
 
-__all__ = ["WeightingInfo", "get_weighting", "list_weightings"]
+__all__ = [
+    "WEIGHTINGS",
+    "WeightingInfo",
+    "get_weighting",
+    "list_weightings",
+    "register_weighting",
+    "scalarising_weightings",
+]
 
-_CLASSES: dict[str, type] = {
-    cls.name: cls
-    for cls in (
-        Linear,
-        Mean,
-        MGDA,
-        CAGrad,
-        PCGrad,
-        IMTLG,
-        UPGrad,
-        GradNormalization,
-        Chebyshev,
-        EPO,
-        UncertaintyWeighting,
-        GradNorm,
-        DWA,
-        LossNorm,
-    )
-}
-_ALIASES = {
-    "weighted_sum": "linear",
-    "gradnorm_unit": "grad_normalization",
-    "imtlg": "imtl_g",
-    "kendall": "uncertainty",
-}
+W = TypeVar("W", bound=type)
+
+#: Every weighting class by name (and alias).
+WEIGHTINGS: Registry[type[Weighting] | type[StatefulWeighting]] = Registry("weighting")
 
 
 @dataclass(frozen=True)
@@ -55,7 +38,9 @@ class WeightingInfo:
     """One registry entry.
 
     ``params`` maps each parameter to its default (``inspect.Parameter.empty`` if required);
-    ``needs_gramian`` / ``needs_losses`` say what a call or ``update`` must be given.
+    ``needs_gramian`` / ``needs_losses`` say what a call or ``update`` must be given;
+    ``scalarising``: the weights define a loss ``sum_i w_i L_i`` (see
+    :func:`register_weighting`).
     """
 
     name: str
@@ -65,32 +50,94 @@ class WeightingInfo:
     needs_losses: bool
     aliases: tuple[str, ...]
     summary: str
+    scalarising: bool = False
 
 
 def _is_named(name: str, p: inspect.Parameter) -> bool:
     return name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
 
 
-def _info(name: str, cls: type) -> WeightingInfo:
-    sig = inspect.signature(cls.__init__)
-    params = {k: p.default for k, p in sig.parameters.items() if _is_named(k, p)}
-    doc = (cls.__doc__ or "").strip().splitlines()
-    return WeightingInfo(
-        name=name,
-        kind=cls.kind,
-        params=params,
-        needs_gramian=cls.needs_gramian,
-        needs_losses=cls.needs_losses,
-        aliases=tuple(a for a, t in _ALIASES.items() if t == name),
-        summary=doc[0] if doc else "",
-    )
+def register_weighting(
+    cls: W | None = None, *, aliases: tuple[str, ...] = (), scalarising: bool = False
+) -> Any:
+    """Add a weighting class to :data:`WEIGHTINGS` under its ``name``; usable as a decorator.
+
+    Parameters
+    ----------
+    cls
+        A :class:`~dse.gradient.Weighting` or :class:`~dse.gradient.StatefulWeighting`
+        subclass; its class attributes ``name``, ``kind``, ``needs_gramian`` and
+        ``needs_losses`` and its ``__init__`` parameters become the entry's metadata.
+    aliases
+        Other names it is found under.
+    scalarising
+        True when its weights define a scalarised loss ``sum_i w_i L_i`` (a linear
+        combination, Chebyshev, the loss-based stateful ones): a multi-task training step
+        then gives each task head ``w_i * grad L_i``, as the gradient of that loss would;
+        other methods (MGDA, UPGrad, ...) only steer the shared parameters.
+    """
+
+    def _add(target: W) -> W:
+        if not (isinstance(target, type) and issubclass(target, Weighting | StatefulWeighting)):
+            raise TypeError(f"register_weighting needs a Weighting or StatefulWeighting "
+                            f"subclass, got {target!r}")
+        if not target.name:
+            raise ValueError(f"{target.__name__} has no name: set the class attribute "
+                             "name = '...'")
+        sig = inspect.signature(target.__init__)
+        doc = (target.__doc__ or "").strip().splitlines()
+        WEIGHTINGS.register(
+            target.name, target, aliases=aliases, description=doc[0] if doc else "",
+            kind=target.kind, needs_gramian=target.needs_gramian,
+            needs_losses=target.needs_losses, scalarising=scalarising,
+            # Named parameters only: the bases' **params only store them, so a class that
+            # declares none accepts none.
+            parameters={k: p.default for k, p in sig.parameters.items() if _is_named(k, p)},
+        )
+        return target
+
+    return _add if cls is None else _add(cls)
+
+
+# The built-in weightings.
+register_weighting(_weightings.Linear, aliases=("weighted_sum",), scalarising=True)
+register_weighting(_weightings.Mean, scalarising=True)
+register_weighting(_weightings.MGDA)
+register_weighting(_weightings.CAGrad)
+register_weighting(_weightings.PCGrad)
+register_weighting(_weightings.IMTLG, aliases=("imtlg",))
+register_weighting(_weightings.UPGrad)
+register_weighting(_weightings.GradNormalization, aliases=("gradnorm_unit",))
+register_weighting(_weightings.Chebyshev, scalarising=True)
+register_weighting(_weightings.EPO)
+register_weighting(_stateful.UncertaintyWeighting, aliases=("kendall",), scalarising=True)
+register_weighting(_stateful.GradNorm, scalarising=True)
+register_weighting(_stateful.DWA, scalarising=True)
+register_weighting(_stateful.LossNorm, scalarising=True)
+
+
+def scalarising_weightings() -> list[str]:
+    """Names of the weightings whose weights define a scalarised loss (sorted)."""
+    return WEIGHTINGS.where(scalarising=True)
 
 
 def list_weightings(kind: str | None = None) -> list[WeightingInfo]:
     """All registered weightings (optionally only ``kind`` 'stateless' or 'stateful')."""
     if kind not in (None, "stateless", "stateful"):
         raise ValueError(f"kind must be None, 'stateless' or 'stateful', got {kind!r}")
-    infos = [_info(n, c) for n, c in sorted(_CLASSES.items())]
+    infos = [
+        WeightingInfo(
+            name=e.name,
+            kind=e.meta["kind"],
+            params=dict(e.meta["parameters"]),
+            needs_gramian=e.meta["needs_gramian"],
+            needs_losses=e.meta["needs_losses"],
+            aliases=e.aliases,
+            summary=e.description,
+            scalarising=e.meta["scalarising"],
+        )
+        for e in WEIGHTINGS.entries()
+    ]
     return [i for i in infos if kind is None or i.kind == kind]
 
 
@@ -100,20 +147,10 @@ def get_weighting(name: str, **params: Any) -> Weighting | StatefulWeighting:
     Raises ValueError for an unknown name (listing the valid ones), unknown parameters
     (listing the accepted ones) or invalid values.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    key = _ALIASES.get(name.lower(), name.lower())
-    if key not in _CLASSES:
-        valid = sorted([*_CLASSES, *_ALIASES])
-        raise ValueError(f"unknown weighting {name!r}; valid names: {', '.join(valid)}")
-    cls = _CLASSES[key]
-    accepted = [k for k, p in inspect.signature(cls.__init__).parameters.items() if _is_named(k, p)]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"weighting {key!r} got unknown parameters {unknown}; accepted: {accepted or 'none'}"
-        )
+    entry = WEIGHTINGS.entry(name)  # UnknownNameError (a ValueError) lists the valid names
+    accepted = list(entry.meta["parameters"])
+    reject_unknown(params, accepted, f"for weighting {entry.name!r}", noun="parameters")
     try:
-        return cls(**params)
+        return entry.obj(**params)
     except TypeError as err:  # a missing required parameter
-        raise ValueError(f"weighting {key!r}: {err}; parameters: {accepted}") from err
+        raise ValueError(f"weighting {entry.name!r}: {err}; parameters: {accepted}") from err

@@ -198,10 +198,9 @@ class GradNorm(StatefulWeighting):
 
 @dataclass(frozen=True)
 class DWAState:
-    """The two most recent loss vectors seen (``None`` until observed) and ``step``."""
+    """The most recent loss vector seen (``None`` until observed) and ``step``."""
 
     prev: Tensor | None
-    prev2: Tensor | None
     step: Tensor
 
 
@@ -227,16 +226,14 @@ class DWA(StatefulWeighting):
         self, K: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> DWAState:
         _k(K)
-        return DWAState(
-            prev=None, prev2=None, step=torch.zeros((), dtype=torch.long, device=device)
-        )
+        return DWAState(prev=None, step=torch.zeros((), dtype=torch.long, device=device))
 
     def update(
         self, state: DWAState, *, losses: Tensor, G: Tensor | None = None
     ) -> tuple[Tensor, DWAState]:
         K = losses.shape[-1] if state.prev is None else state.prev.shape[-1]
         losses = self._losses(losses, K)
-        new_state = DWAState(prev=losses, prev2=state.prev, step=state.step + 1)
+        new_state = DWAState(prev=losses, step=state.step + 1)
         if state.prev is None:
             return torch.ones_like(losses), new_state
         r = losses / state.prev.clamp(min=torch.finfo(losses.dtype).tiny)

@@ -1,7 +1,8 @@
 """The one entry point: ``solve(problem, method, budget=..., seed=..., device=...)``.
 
-Every solver, gradient or evolutionary, is a function registered in :data:`SOLVERS` with
-its kind and its parameter defaults, takes a :class:`~dse.problem.Problem`, a budget of
+Every solver, gradient or evolutionary, is a function registered in :data:`SOLVERS` (a
+:class:`dse.registry.Registry`) with its kind and its parameter defaults as the entry's
+metadata, takes a :class:`~dse.problem.Problem`, a budget of
 objective evaluations, a seed and a device, and returns a :class:`~dse.result.Result`.
 """
 
@@ -20,7 +21,7 @@ from dse.device import resolve_device
 from dse.problem import Problem
 from dse.problem_specs import build_problem
 from dse.pymoo_bridge import from_pymoo, is_pymoo_problem
-from dse.registry import Registry
+from dse.registry import Registry, reject_unknown
 from dse.result import Result
 
 __all__ = [
@@ -33,15 +34,13 @@ __all__ = [
     "solver_parameters",
 ]
 
-#: Every solver by name; entries are functions ``f(problem, *, budget, seed, device, **params)``.
+#: Every solver by name; entries are functions ``f(problem, *, budget, seed, device, **params)``
+#: whose metadata holds their ``kind`` and ``parameters`` (the defaults ``solve`` accepts).
 SOLVERS: Registry[Callable[..., Result]] = Registry("solver")
 
 #: Kinds of solver: batched gradient sweeps, pymoo's evolutionary algorithms, and hybrids
 #: of the two.
 KINDS = ("gradient", "evolutionary", "hybrid")
-
-_KINDS: dict[str, str] = {}
-_DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
 def register_solver(
@@ -55,15 +54,13 @@ def register_solver(
     """Add a solver; ``defaults`` are its keyword parameters (what ``solve`` accepts)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    SOLVERS.register(name, fn, description=description)
-    key = SOLVERS.canonical(name)
-    _KINDS[key] = kind
-    _DEFAULTS[key] = dict(defaults)
+    SOLVERS.register(name, fn, description=description, kind=kind,
+                     parameters=copy.deepcopy(dict(defaults)))
 
 
 def solver_parameters(name: str) -> dict[str, Any]:
     """Keyword parameters of solver ``name`` and their defaults (a fresh copy)."""
-    return copy.deepcopy(_DEFAULTS[SOLVERS.canonical(name)])
+    return copy.deepcopy(SOLVERS.parameters(name))
 
 
 def list_solvers(kind: str | None = None) -> list[dict[str, Any]]:
@@ -79,13 +76,13 @@ def list_solvers(kind: str | None = None) -> list[dict[str, Any]]:
         raise ValueError(f"kind must be None or one of {', '.join(KINDS)}, got {kind!r}")
     return [
         {
-            "name": name,
-            "kind": _KINDS[name],
-            "description": SOLVERS.describe(name),
-            "parameters": solver_parameters(name),
+            "name": e.name,
+            "kind": e.meta["kind"],
+            "description": e.description,
+            "parameters": solver_parameters(e.name),
         }
-        for name in SOLVERS.names()
-        if kind is None or _KINDS[name] == kind
+        for e in SOLVERS.entries()
+        if kind is None or e.meta["kind"] == kind
     ]
 
 
@@ -136,13 +133,7 @@ def solve(
             f"module:Name, got {type(problem).__name__}"
         )
     key = SOLVERS.canonical(method)  # UnknownNameError (a ValueError) lists valid names
-    accepted = _DEFAULTS[key]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for solver {key!r}; "
-            f"accepted: {', '.join(sorted(accepted)) or '(none)'}"
-        )
+    reject_unknown(params, sorted(SOLVERS.parameters(key)), f"for solver {key!r}")
     if budget is not None:
         budget = whole_number("budget", budget, 1, MAX_BUDGET)
     seed = whole_number("seed", seed, 0, MAX_SEED)

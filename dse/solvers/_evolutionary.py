@@ -11,6 +11,13 @@ objective as a penalty; the archive and the result keep the exact ``F`` and ``G`
 The wrapper counts every evaluated design and feeds the run's archive; a callback records
 the archive hypervolume once per generation.
 
+Algorithms
+----------
+:data:`ALGORITHMS` holds one :class:`Algorithm` per method: how to build the pymoo object
+from the shared operators, its description, its own parameters and whether pymoo handles
+its constraints. Every entry is registered as a solver of kind ``"evolutionary"``, so a new
+algorithm is one builder function and one entry of that table.
+
 Budget
 ------
 ``pop_size`` designs are evaluated at initialisation and ``n_offsprings`` (= ``pop_size``)
@@ -33,6 +40,8 @@ jumps across many indices) makes tolerable.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,11 +60,31 @@ from dse.solvers._api import register_solver
 from dse.solvers._history import RunRecorder
 from dse.solvers._preferences import das_dennis, das_dennis_partitions
 
-__all__ = ["run_evolutionary", "run_random"]
+__all__ = ["ALGORITHMS", "Algorithm", "run_evolutionary", "run_random"]
 
-# Objective value pymoo sees in place of NaN/inf, so its sorting never meets NaN; such
-# designs never reach the archive, which keeps the true values.
+# Objective (and constraint) value pymoo sees in place of NaN/inf, so its sorting never
+# meets NaN; such designs never reach the archive, which keeps the true values. Finite,
+# because inf turns pymoo's normalisation and crowding distances into NaN; far beyond any
+# real objective, so every finite design dominates it, yet small enough that squares and
+# sums of it stay finite in float64. ``_exact_values`` reads values above half of it as NaN.
 _BAD = 1e30
+
+# Probability that a mating pair is recombined by SBX (the rest pass to mutation as they
+# are): pymoo's default and the setting of Deb's NSGA-II.
+_CROSSOVER_PROB = 0.9
+# SBX and polynomial-mutation distribution indices on real variables: pymoo's defaults
+# (larger means children nearer their parents; mutation steps finer than crossover's).
+_ETA_CROSSOVER = 15.0
+_ETA_MUTATION = 20.0
+# Both indices on mixed (integer-coded) problems: the small index pymoo recommends for
+# integer variables spreads children widely enough that they still differ from their
+# parents after rounding (see the module doc).
+_ETA_MIXED = 3.0
+# MOEA/D: neighbourhood size T (capped by the number of reference directions) and the
+# probability of mating within it rather than across the population; pymoo's defaults,
+# from Zhang & Li (2007).
+_MOEAD_NEIGHBOURS = 20
+_MOEAD_NEIGHBOUR_MATING = 0.9
 
 
 class _Wrapped(PymooProblem):
@@ -169,48 +198,98 @@ def _needs_repair(problem: Problem) -> bool:
 def _operators(problem: Problem, eta_c: float | None, eta_m: float | None,
                initial: np.ndarray | None = None) -> dict[str, Any]:
     mixed = problem.is_mixed
+    if eta_c is None:
+        eta_c = _ETA_MIXED if mixed else _ETA_CROSSOVER
+    if eta_m is None:
+        eta_m = _ETA_MIXED if mixed else _ETA_MUTATION
     ops: dict[str, Any] = {"sampling": _ExactSampling(initial)}
-    ops["crossover"] = SBX(prob=0.9, eta=eta_c if eta_c is not None else (3.0 if mixed else 15.0))
-    ops["mutation"] = PM(eta=eta_m if eta_m is not None else (3.0 if mixed else 20.0))
+    ops["crossover"] = SBX(prob=_CROSSOVER_PROB, eta=eta_c)
+    ops["mutation"] = PM(eta=eta_m)
     if _needs_repair(problem):
         ops["repair"] = _ExactRepair()
     return ops
 
 
-def _build(
-    method: str, problem: Problem, pop_size: int, params: dict[str, Any],
-    initial: np.ndarray | None = None,
-) -> tuple[Any, int]:
-    """The pymoo algorithm and its population size."""
-    ops = _operators(problem, params.get("eta_c"), params.get("eta_m"), initial)
-    if method in ("nsga3", "moead"):
-        ref_dirs = das_dennis(das_dennis_partitions(pop_size, problem.n_obj), problem.n_obj)
-        if method == "nsga3":
-            from pymoo.algorithms.moo.nsga3 import NSGA3
-
-            return NSGA3(ref_dirs=ref_dirs, pop_size=len(ref_dirs), **ops), len(ref_dirs)
-        from pymoo.algorithms.moo.moead import ParallelMOEAD
-
-        n_neighbors = min(int(params.get("n_neighbors", 20)), len(ref_dirs))
-        ops.pop("repair", None)
-        algo = ParallelMOEAD(
-            ref_dirs=ref_dirs,
-            n_neighbors=n_neighbors,
-            prob_neighbor_mating=params.get("prob_neighbor_mating", 0.9),
-            repair=_ExactRepair() if _needs_repair(problem) else None,
-            **ops,
-        )
-        return algo, len(ref_dirs)
-    if method == "nsga2":
-        from pymoo.algorithms.moo.nsga2 import NSGA2 as cls
-    elif method == "smsemoa":
-        from pymoo.algorithms.moo.sms import SMSEMOA as cls
-    else:
-        cls = _agemoea2()
-    return cls(pop_size=pop_size, **ops), pop_size
+#: ``build(problem, pop_size, params, ops) -> (algorithm, population size)``: the pymoo
+#: algorithm made with the operators ``ops`` (sampling, crossover, mutation and, when the
+#: problem needs one, repair; see ``_operators``) and the run's ``params`` (the entry's
+#: defaults filled in).
+Builder = Callable[[Problem, int, dict[str, Any], dict[str, Any]], tuple[Any, int]]
 
 
-def _agemoea2() -> Any:
+@dataclass(frozen=True)
+class Algorithm:
+    """One pymoo algorithm behind :func:`dse.solvers.solve` (an entry of :data:`ALGORITHMS`).
+
+    Attributes
+    ----------
+    build
+        A :data:`Builder`. pymoo is imported inside it, so that an algorithm whose optional
+        dependency is missing fails only when it is used.
+    description
+        One line, shown by :func:`dse.solvers.list_solvers`.
+    defaults
+        Its own parameters and their defaults, beyond the shared ``pop_size``, ``eta_c``
+        and ``eta_m``.
+    constraints
+        Whether pymoo's algorithm handles inequality constraints; when not, the total
+        violation is added to every objective (the archive keeps the exact values).
+    """
+
+    build: Builder
+    description: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    constraints: bool = True
+
+
+def _reference_directions(problem: Problem, pop_size: int) -> np.ndarray:
+    """Das-Dennis directions, at most ``pop_size`` of them (NSGA-III and MOEA/D)."""
+    return das_dennis(das_dennis_partitions(pop_size, problem.n_obj), problem.n_obj)
+
+
+def _nsga2(problem: Problem, pop_size: int, params: dict[str, Any],
+           ops: dict[str, Any]) -> tuple[Any, int]:
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+
+    return NSGA2(pop_size=pop_size, **ops), pop_size
+
+
+def _nsga3(problem: Problem, pop_size: int, params: dict[str, Any],
+           ops: dict[str, Any]) -> tuple[Any, int]:
+    from pymoo.algorithms.moo.nsga3 import NSGA3
+
+    ref_dirs = _reference_directions(problem, pop_size)
+    return NSGA3(ref_dirs=ref_dirs, pop_size=len(ref_dirs), **ops), len(ref_dirs)
+
+
+def _moead(problem: Problem, pop_size: int, params: dict[str, Any],
+           ops: dict[str, Any]) -> tuple[Any, int]:
+    from pymoo.algorithms.moo.moead import ParallelMOEAD
+
+    ref_dirs = _reference_directions(problem, pop_size)
+    ops = dict(ops)
+    algo = ParallelMOEAD(
+        ref_dirs=ref_dirs,
+        n_neighbors=min(int(params["n_neighbors"]), len(ref_dirs)),
+        prob_neighbor_mating=params["prob_neighbor_mating"],
+        repair=ops.pop("repair", None),
+        **ops,
+    )
+    if params.get("n_offsprings") is None:
+        # One child per subproblem and generation, as the budget arithmetic counts.
+        algo.n_offsprings = len(ref_dirs)
+    return algo, len(ref_dirs)
+
+
+def _smsemoa(problem: Problem, pop_size: int, params: dict[str, Any],
+             ops: dict[str, Any]) -> tuple[Any, int]:
+    from pymoo.algorithms.moo.sms import SMSEMOA
+
+    return SMSEMOA(pop_size=pop_size, **ops), pop_size
+
+
+def _agemoea2(problem: Problem, pop_size: int, params: dict[str, Any],
+              ops: dict[str, Any]) -> tuple[Any, int]:
     try:
         from pymoo.algorithms.moo.age2 import AGEMOEA2
     except Exception as exc:  # pymoo raises a bare Exception when numba is missing
@@ -218,7 +297,42 @@ def _agemoea2() -> Any:
             "method 'agemoea2' needs the optional package numba (pymoo's AGE-MOEA-II is "
             "compiled with it); install numba or use another method"
         ) from exc
-    return AGEMOEA2
+    return AGEMOEA2(pop_size=pop_size, **ops), pop_size
+
+
+#: Every evolutionary method by name; each is registered as a solver (see ``_register``).
+ALGORITHMS: dict[str, Algorithm] = {
+    "nsga2": Algorithm(
+        _nsga2, "NSGA-II (pymoo): non-dominated sorting and crowding distance."),
+    "nsga3": Algorithm(
+        _nsga3, "NSGA-III (pymoo): reference-direction niching, Das-Dennis directions."),
+    "moead": Algorithm(
+        _moead, "MOEA/D (pymoo, batched ParallelMOEAD): Tchebycheff decomposition.",
+        defaults={"n_neighbors": _MOEAD_NEIGHBOURS,
+                  "prob_neighbor_mating": _MOEAD_NEIGHBOUR_MATING},
+        constraints=False),
+    "smsemoa": Algorithm(
+        _smsemoa, "SMS-EMOA (pymoo): hypervolume-contribution survival."),
+    "agemoea2": Algorithm(
+        _agemoea2, "AGE-MOEA-II (pymoo): adaptive geometry estimation."),
+}
+
+
+def _algorithm(method: str) -> Algorithm:
+    if method not in ALGORITHMS:
+        raise ValueError(f"unknown evolutionary algorithm {method!r}; valid: "
+                         f"{', '.join(ALGORITHMS)}")
+    return ALGORITHMS[method]
+
+
+def _build(
+    method: str, problem: Problem, pop_size: int, params: dict[str, Any],
+    initial: np.ndarray | None = None,
+) -> tuple[Any, int]:
+    """The pymoo algorithm of ``method`` and its population size."""
+    algorithm = _algorithm(method)
+    ops = _operators(problem, params.get("eta_c"), params.get("eta_m"), initial)
+    return algorithm.build(problem, pop_size, {**algorithm.defaults, **params}, ops)
 
 
 def run_evolutionary(
@@ -231,13 +345,12 @@ def run_evolutionary(
     stage); ``budget`` is then this stage's share. ``initial`` designs make up the first
     population (the rest is drawn at random).
     """
+    algorithm = _algorithm(method)
     pop_size = whole_number("pop_size", pop_size, 4)
     rec = RunRecorder(problem) if recorder is None else recorder
-    penalise = method == "moead" and problem.n_constr > 0
+    penalise = not algorithm.constraints and problem.n_constr > 0
     wrapped = _Wrapped(problem, rec, penalise=penalise)
     algo, n_pop = _build(method, problem, int(pop_size), params, initial)
-    if method == "moead" and params.get("n_offsprings") is None:
-        algo.n_offsprings = n_pop
     if budget is None:
         budget = n_pop * 100
     if budget < 2 * n_pop:
@@ -296,19 +409,11 @@ def run_random(
 
 
 # ---------------------------------------------------------------------- registry entries
-_DESCRIPTIONS = {
-    "nsga2": "NSGA-II (pymoo): non-dominated sorting and crowding distance.",
-    "nsga3": "NSGA-III (pymoo): reference-direction niching, Das-Dennis directions.",
-    "moead": "MOEA/D (pymoo, batched ParallelMOEAD): Tchebycheff decomposition.",
-    "smsemoa": "SMS-EMOA (pymoo): hypervolume-contribution survival.",
-    "agemoea2": "AGE-MOEA-II (pymoo): adaptive geometry estimation.",
-}
-
-
 def _register(method: str) -> None:
-    defaults: dict[str, Any] = {"pop_size": 100, "eta_c": None, "eta_m": None}
-    if method == "moead":
-        defaults.update(n_neighbors=20, prob_neighbor_mating=0.9)
+    """Register ``ALGORITHMS[method]`` as a solver of kind ``"evolutionary"``."""
+    algorithm = ALGORITHMS[method]
+    defaults: dict[str, Any] = {"pop_size": 100, "eta_c": None, "eta_m": None,
+                                **algorithm.defaults}
 
     def solver(problem: Problem, *, budget: int | None, seed: int, device: Any,
                **params: Any) -> Any:
@@ -318,10 +423,10 @@ def _register(method: str) -> None:
                                 pop_size=pop_size, **merged)
 
     register_solver(method, solver, kind="evolutionary", defaults=defaults,
-                    description=_DESCRIPTIONS[method])
+                    description=algorithm.description)
 
 
-for _m in _DESCRIPTIONS:
+for _m in ALGORITHMS:
     _register(_m)
 
 

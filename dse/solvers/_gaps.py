@@ -23,7 +23,14 @@ __all__ = ["farthest_preferences", "largest_gaps"]
 # Candidate vectors per requested vector for more than two objectives; the farthest-point
 # choice is as good as its candidate set is dense.
 _CANDIDATES_PER_PICK = 64
+# ... and at least this many, so that a request for a few vectors still picks among many.
+_MIN_CANDIDATES = 1000
+# Two objectives: candidates (t, 1 - t) with t spaced 1/4000, several times finer than the
+# sweeps' default gap_tol (1e-3), so that the grid is not what limits where a gap is aimed.
 _GRID_2D = 4001
+# About this many covered vectors are compared with every candidate at once: bounds the
+# (candidates x block x K) distance temporary when many vectors are covered.
+_COVERED_BLOCK = 256
 
 
 def farthest_preferences(
@@ -50,11 +57,12 @@ def farthest_preferences(
         t = np.linspace(0.0, 1.0, _GRID_2D)
         cand = np.stack([t, 1.0 - t], axis=1)
     else:
-        n_cand = max(1000, _CANDIDATES_PER_PICK * n_new)
+        n_cand = max(_MIN_CANDIDATES, _CANDIDATES_PER_PICK * n_new)
         cand = np.concatenate([np.eye(K), random_simplex(n_cand, K, seed=seed)])
     if len(covered):
         dist = np.full(len(cand), np.inf)
-        for chunk in np.array_split(np.arange(len(covered)), max(1, len(covered) // 256)):
+        n_blocks = max(1, len(covered) // _COVERED_BLOCK)
+        for chunk in np.array_split(np.arange(len(covered)), n_blocks):
             d = np.linalg.norm(cand[:, None, :] - covered[None, chunk, :], axis=-1)
             dist = np.minimum(dist, d.min(axis=1))
     else:

@@ -119,6 +119,31 @@ __all__ = ["BASE_DEFAULTS", "SweepSettings", "epo_lp_weights", "run_sweep"]
 _SCALARISED = ("weighted_sum", "chebyshev")
 # Relative improvement a polish move must bring, so that float noise is not a move.
 _POLISH_RTOL = 1e-12
+# An ideal-to-nadir span at or below this is degenerate (one value in that objective):
+# dividing by it would blow the normalised objective up, so a fallback span is used.
+_MIN_SPAN = 1e-12
+# Added to preference distances in inverse-distance weights, so that a row whose preference
+# coincides with a neighbour's takes that neighbour's design instead of dividing by zero.
+_DIST_EPS = 1e-12
+# Rows on one point count as collapsed only when their preferences differ by more than this
+# many ``gap_tol``: neighbouring preferences may rightly land within ``gap_tol`` of each other.
+_COLLAPSE_PREF_FACTOR = 10
+# Budget left below this many stationarity checks of one row (``check_every`` steps each)
+# would not carry a new or restarted row to anything it could report.
+_MIN_CHECKS_LEFT = 2
+# Relative margin inside the box where designs are kept: several benchmark objectives have
+# infinite derivatives on its faces (sqrt(x) at x = 0 in ZDT1/3), which would turn a row's
+# direction into inf/NaN.
+_BOX_MARGIN = 1e-9
+# Default first growth stage: this fraction (1/16) of the preferences, so that most rows
+# (four doublings at the default grow_factor) warm-start next to solved neighbours.
+_GROW_START_DIVISOR = 16
+# Percentile of converged rows' step counts used as the next rows' cost: the upper quartile,
+# so the budget estimate covers the slower rows without following the slowest one.
+_AGE_PERCENTILE = 75
+# Entries of one block of the rows-by-archive comparisons (4M: tens of MiB of temporaries
+# on any device, however large the archive).
+_BLOCK_ENTRIES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -241,7 +266,7 @@ def _span(st: SweepState) -> Tensor:
     span = st.nadir - _ideal(st)
     # A degenerate span (all designs equal in one objective, or no finite value) falls
     # back to 1 so the normalisation never divides by zero.
-    return torch.where(span > 1e-12, span, torch.ones_like(span))
+    return torch.where(span > _MIN_SPAN, span, torch.ones_like(span))
 
 
 def _normalised(st: SweepState, F: Tensor) -> Tensor:
@@ -451,15 +476,23 @@ def _grow(run: _Run, st: SweepState) -> None:
     new = run.stages[run.next_stage]
     started = np.flatnonzero(st.status != PENDING)
     P = st.P.cpu().numpy()
-    k = min(run.K, len(started))
-    dist = np.linalg.norm(P[new][:, None, :] - P[started][None, :, :], axis=-1)
-    near = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
-    w = w / w.sum(1, keepdims=True)
+    near, w = _nearest(P[new], P[started], min(run.K, len(started)))
     _warm_start(run, st, new, started[near], w)
     st.status[new] = ACTIVE
     run.next_stage += 1
     st.stage_step = 0
+
+
+def _nearest(query: np.ndarray, ref: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows of ``ref`` nearest each row of ``query`` and their weights.
+
+    Returns ``(near, w)``, both ``(len(query), k)``: indices into ``ref`` (nearest first) and
+    inverse-distance weights that sum to one per row.
+    """
+    dist = np.linalg.norm(query[:, None, :] - ref[None, :, :], axis=-1)
+    near = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    w = 1.0 / (np.take_along_axis(dist, near, axis=1) + _DIST_EPS)
+    return near, w / w.sum(1, keepdims=True)
 
 
 def _warm_start(run: _Run, st: SweepState, rows: np.ndarray, src: np.ndarray,
@@ -544,7 +577,7 @@ def _renormalise(run: _Run, st: SweepState) -> bool:
     nadir = torch.as_tensor(F.max(0), dtype=run.dtype, device=st.z.device)
     ideal = torch.minimum(st.ideal, front_min)
     # Keep the provisional value in an objective the front does not spread over yet.
-    nadir = torch.where(nadir - ideal > 1e-12, nadir, st.nadir)
+    nadir = torch.where(nadir - ideal > _MIN_SPAN, nadir, st.nadir)
     old_span = _span(st)
     moved = float(((nadir - st.nadir).abs() / old_span).max())
     was_fixed = st.fixed
@@ -580,7 +613,7 @@ def _steps_per_row(run: _Run) -> float:
     steps until its learning rate has decayed to its floor."""
     ages = run.converged_ages[-_AGE_WINDOW:]
     if ages:
-        return max(float(np.percentile(ages, 75)), float(run.s.check_every))
+        return max(float(np.percentile(ages, _AGE_PERCENTILE)), float(run.s.check_every))
     return min(run.max_age, float(_DEFAULT_STEPS))
 
 
@@ -678,7 +711,7 @@ def _anytime_round(run: _Run, st: SweepState) -> str | None:
     added = _restart_collapsed(run, st) + _add_gap_rows(run, st)
     if added or polished:
         return None
-    if run.budget - run.rec.n_evals - _reserve(run, st) < 2 * run.s.check_every:
+    if run.budget - run.rec.n_evals - _reserve(run, st) < _MIN_CHECKS_LEFT * run.s.check_every:
         return "budget"  # what is left would not carry a row anywhere
     return "converged"
 
@@ -822,7 +855,8 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
     dF = np.linalg.norm(Fn[:, None, :] - Fn[None, :, :], axis=-1)
     dP = np.linalg.norm(P[:, None, :] - P[None, :, :], axis=-1)
     # Row i collapsed if an earlier row j < i sits on the same point with another preference.
-    missed = np.tril((dF <= s.gap_tol) & (dP > 10 * s.gap_tol), k=-1).any(axis=1)
+    distinct = dP > _COLLAPSE_PREF_FACTOR * s.gap_tol
+    missed = np.tril((dF <= s.gap_tol) & distinct, k=-1).any(axis=1)
     if s.method in RAY_METHODS:
         off = np.linalg.norm(ray_preferences(Fn_t, s.utopia).cpu().numpy() - P, axis=1)
         missed |= off > s.ray_tol
@@ -840,19 +874,13 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
         return 0
     good = have[~missed]
     if len(good):
-        k = min(run.K, len(good))
         Pg = st.P[torch.as_tensor(good, device=st.z.device)].cpu().numpy()
         Pr = st.P[torch.as_tensor(rows, device=st.z.device)].cpu().numpy()
-        dist = np.linalg.norm(Pr[:, None, :] - Pg[None, :, :], axis=-1)
-        near = np.argsort(dist, axis=1, kind="stable")[:, :k]
-        w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
+        near, w = _nearest(Pr, Pg, min(run.K, len(good)))
         restart_rows(st, rows, st.z[torch.as_tensor(rows, device=st.z.device)])
-        _warm_start(run, st, rows, good[near], w / w.sum(1, keepdims=True))
+        _warm_start(run, st, rows, good[near], w)
     else:
-        lo, hi = run.lo_in, run.hi_in
-        u = torch.as_tensor(run.rng.random((len(rows), lo.shape[0])), dtype=run.dtype,
-                            device=lo.device)
-        restart_rows(st, rows, _random_relaxed(run, lo + (hi - lo) * u))
+        _restart_random(run, st, rows)
     return len(rows)
 
 
@@ -868,11 +896,16 @@ def _restart_anchors(run: _Run, st: SweepState) -> int:
                        & (st.restarts[run.anchors] < run.s.restarts)]
     if not len(rows):
         return 0
+    _restart_random(run, st, rows)
+    return len(rows)
+
+
+def _restart_random(run: _Run, st: SweepState, rows: np.ndarray) -> None:
+    """``rows`` start again from designs drawn uniformly in the box (``run.rng``)."""
     lo, hi = run.lo_in, run.hi_in
     u = torch.as_tensor(run.rng.random((len(rows), lo.shape[0])), dtype=run.dtype,
                         device=lo.device)
     restart_rows(st, rows, _random_relaxed(run, lo + (hi - lo) * u))
-    return len(rows)
 
 
 def _add_gap_rows(run: _Run, st: SweepState) -> int:
@@ -881,7 +914,7 @@ def _add_gap_rows(run: _Run, st: SweepState) -> int:
     # At least one row while any budget is left: a warm-started gap row needs far fewer
     # steps than the estimate (made on rows that descended from scratch).
     n_new = min(math.ceil(s.refill * run.n_init), max(1, _n_affordable(run, st)))
-    if run.budget - run.rec.n_evals - _reserve(run, st) < 2 * s.check_every:
+    if run.budget - run.rec.n_evals - _reserve(run, st) < _MIN_CHECKS_LEFT * s.check_every:
         return 0
     if s.method == "mgda":
         return _add_mgda_gap_rows(run, st, n_new)
@@ -890,11 +923,7 @@ def _add_gap_rows(run: _Run, st: SweepState) -> int:
     if not len(picked):
         return 0
     have = np.flatnonzero(st.has_best)
-    k = min(run.K, len(have))
-    dist = np.linalg.norm(picked[:, None, :] - P[have][None, :, :], axis=-1)
-    near = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    w = 1.0 / (np.take_along_axis(dist, near, axis=1) + 1e-12)
-    w = w / w.sum(1, keepdims=True)
+    near, w = _nearest(picked, P[have], min(run.K, len(have)))
     Pt = torch.as_tensor(picked, dtype=run.dtype, device=st.z.device)
     R = _scaling(s, Pt)
     rows = add_rows(st, st.z[: len(picked)].clone(), Pt, R, GAP, status=ACTIVE)
@@ -1045,11 +1074,9 @@ def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
     lo = torch.as_tensor(lo_np, dtype=dtype, device=device)
     hi = torch.as_tensor(hi_np, dtype=dtype, device=device)
     width = hi - lo
-    # Designs are kept a hair inside the box: several benchmark objectives have infinite
-    # derivatives on its faces (sqrt(x) at x = 0 in ZDT1/3), which would turn a row's
-    # direction into inf/NaN.
-    lo_in = torch.minimum(lo + 1e-9 * width, hi)
-    hi_in = torch.maximum(hi - 1e-9 * width, lo_in)
+    # Designs are kept a hair inside the box (see _BOX_MARGIN).
+    lo_in = torch.minimum(lo + _BOX_MARGIN * width, hi)
+    hi_in = torch.maximum(hi - _BOX_MARGIN * width, lo_in)
     polish = problem.is_mixed if s.polish is None else bool(s.polish)
     run = _Run(
         problem=problem, s=s, device=device, dtype=dtype, budget=int(budget), free=free,
@@ -1099,7 +1126,7 @@ def _seed_from_archive(run: _Run, st: SweepState) -> None:
     Ft = torch.as_tensor(F, dtype=run.dtype, device=dev)
     st.ideal = Ft.amin(0)
     span = Ft.amax(0) - st.ideal
-    st.nadir = torch.where(span > 1e-12, Ft.amax(0), st.ideal + 1.0)
+    st.nadir = torch.where(span > _MIN_SPAN, Ft.amax(0), st.ideal + 1.0)
     st.fixed = True
     G0 = torch.zeros((len(F), run.problem.n_constr), dtype=run.dtype, device=dev)
     Xt = torch.as_tensor(X, dtype=run.dtype, device=dev)
@@ -1152,7 +1179,7 @@ def _finish(run: _Run, st: SweepState, seed: int) -> Any:
     return result
 
 
-def _beaten(own: Tensor, Q: Tensor, tol: float, chunk: int = 1 << 22) -> Tensor:
+def _beaten(own: Tensor, Q: Tensor, tol: float, chunk: int = _BLOCK_ENTRIES) -> Tensor:
     """Rows of ``own`` that some point of ``Q`` beats in every objective by more than
     ``tol`` (both normalised); compared a bounded block of ``Q`` at a time."""
     out = torch.zeros(len(own), dtype=torch.bool, device=own.device)
@@ -1162,7 +1189,7 @@ def _beaten(own: Tensor, Q: Tensor, tol: float, chunk: int = 1 << 22) -> Tensor:
     return out
 
 
-def _adopt_archive(run: _Run, st: SweepState, chunk: int = 1 << 22) -> None:
+def _adopt_archive(run: _Run, st: SweepState, chunk: int = _BLOCK_ENTRIES) -> None:
     """Rows stalled behind the front report the run's best design for their preference.
 
     A row can end on a plateau or in a local minimum (a flat region where every gradient
@@ -1280,7 +1307,8 @@ def _stages(s: SweepSettings, P: np.ndarray, n_init: int | None = None) -> list[
     """
     B, K = P.shape
     n_init = B if n_init is None else n_init
-    start = s.grow_start if s.grow_start is not None else max(K + 1, n_init // 16)
+    default_start = max(K + 1, n_init // _GROW_START_DIVISOR)
+    start = s.grow_start if s.grow_start is not None else default_start
     if not s.grow or s.method == "mgda" or not isinstance(s.init, str) or start >= B:
         return [np.arange(B)]
     # The corners first (added anchors or the user's own), then farthest points.

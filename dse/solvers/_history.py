@@ -34,6 +34,12 @@ import moocore
 import numpy as np
 import pandas as pd
 
+from dse.indicators import (
+    HV_ESTIMATE_SAMPLES,
+    hypervolume_estimate,
+    hypervolume_is_cheap,
+    reference_point,
+)
 from dse.problem import Problem
 from dse.result import HISTORY_COLUMNS, Result
 
@@ -60,16 +66,8 @@ def _hypervolume(F: np.ndarray, ref: np.ndarray) -> float:
     return float(moocore.hypervolume(F, ref=ref))
 
 
-def _hypervolume_estimate(F: np.ndarray, ref: np.ndarray) -> float:
-    from dse.indicators import hypervolume_estimate
-
-    return hypervolume_estimate(F, ref)
-
-
 def _estimate_label(step: int, n_evals: int) -> dict[str, Any]:
     """What ``config["hv_estimate"]`` says about a history whose values become estimates."""
-    from dse.indicators import HV_ESTIMATE_SAMPLES
-
     return {
         "from_step": int(step),
         "from_n_evals": int(n_evals),
@@ -79,12 +77,6 @@ def _estimate_label(step: int, n_evals: int) -> dict[str, Any]:
     }
 
 
-def _is_cheap(n_points: int, n_obj: int) -> bool:
-    from dse.indicators import hypervolume_is_cheap
-
-    return hypervolume_is_cheap(n_points, n_obj)
-
-
 def _merge(old: np.ndarray, kept_old: np.ndarray, new: np.ndarray) -> np.ndarray:
     """``concatenate([old, new_all])[keep]`` with one copy of the archive instead of two."""
     n_old = int(kept_old.sum())
@@ -92,6 +84,45 @@ def _merge(old: np.ndarray, kept_old: np.ndarray, new: np.ndarray) -> np.ndarray
     np.compress(kept_old, old, axis=0, out=out[:n_old])
     out[n_old:] = new
     return out
+
+
+def _merge_masks_2d(
+    Fa: np.ndarray, order: np.ndarray, Fn: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept_old, kept_new)``: the masks moocore's non-dominated filter gives on
+    ``concatenate([Fa, Fn])`` (``keep_weakly=False``), for two objectives, in
+    ``O((N + k) log N)`` instead of sorting the whole archive again.
+
+    ``Fa`` is the archive (mutually non-dominated, no copies) and ``order`` its rows by
+    increasing first objective, hence strictly decreasing second. A new point is covered
+    (weakly dominated, or a copy) when the archive point with the largest first objective
+    not above its own has a second objective not above its own; the new points left are
+    filtered among themselves; each then removes the archive points it dominates, one
+    contiguous run of the sorted archive. On a 2-objective run whose archive grows to
+    thousands of designs this merge was a third of the recorder's cost per generation.
+    """
+    kept_old = np.ones(len(Fa), dtype=bool)
+    if not len(Fa):
+        return kept_old, moocore.is_nondominated(Fn, keep_weakly=False)
+    Fs = Fa[order]
+    j = np.searchsorted(Fs[:, 0], Fn[:, 0], side="right") - 1
+    kept_new = ~((j >= 0) & (Fs[np.maximum(j, 0), 1] <= Fn[:, 1]))
+    idx = np.flatnonzero(kept_new)
+    if not len(idx):
+        return kept_old, kept_new
+    kept_new[idx] = moocore.is_nondominated(Fn[idx], keep_weakly=False)
+    S = Fn[kept_new]
+    # Archive points a new point s dominates: first objective >= s's (from lo on) and
+    # second >= s's (up to hi, the second objective decreasing along the sorted archive).
+    lo = np.searchsorted(Fs[:, 0], S[:, 0], side="left")
+    hi = np.searchsorted(-Fs[:, 1], -S[:, 1], side="right")
+    live = lo < hi
+    if live.any():
+        runs = np.zeros(len(Fa) + 1, dtype=np.intp)
+        np.add.at(runs, lo[live], 1)
+        np.add.at(runs, hi[live], -1)
+        kept_old[order[np.cumsum(runs[:-1]) > 0]] = False
+    return kept_old, kept_new
 
 
 def _strictly_below(F: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -104,12 +135,6 @@ def _strictly_below(F: np.ndarray, ref: np.ndarray) -> np.ndarray:
     for j in range(1, F.shape[1]):
         mask &= F[:, j] < ref[j]
     return mask
-
-
-def _reference_point(ideal: np.ndarray, nadir: np.ndarray) -> np.ndarray:
-    from dse.indicators import reference_point
-
-    return np.asarray(reference_point(ideal, nadir), dtype=float)
 
 
 class RunRecorder:
@@ -156,6 +181,9 @@ class RunRecorder:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
         self._marks: list[tuple[int, int, float, int]] = []
+        # Two objectives: the archive's rows in increasing first objective (see
+        # _merge_masks_2d); the archive itself stays in the order designs were found.
+        self._order = np.zeros(0, dtype=np.intp)
 
     # ------------------------------------------------------------------ counting
     def count(self, n_evals: int = 0, n_grad_evals: int = 0) -> None:
@@ -180,7 +208,7 @@ class RunRecorder:
         if self.ref_point is None:
             finite = np.isfinite(F).all(axis=1)
             if finite.any():
-                self.ref_point = _reference_point(F[finite].min(0), F[finite].max(0))
+                self.ref_point = reference_point(F[finite].min(0), F[finite].max(0))
                 self._hv = None
         self._pending.append((X, F, G))
         self._pending_rows += len(X)
@@ -215,18 +243,25 @@ class RunRecorder:
         ok = finite & (G <= 0).all(axis=1) if G.shape[1] else finite
         if not ok.any():
             return
-        n_old = len(self._F)
-        F = np.concatenate([self._F, F[ok]])
-        # moocore's mask directly (what dse.pareto.nondominated returns for numpy input):
-        # F is finite float64, so its NaN scan, as slow as the mask itself on a large
-        # archive, is not needed. keep_weakly=False keeps the first copy of a repeated vector.
-        keep = moocore.is_nondominated(F, keep_weakly=False)
-        kept_old, kept_new = keep[:n_old], keep[n_old:]
+        Fn = F[ok]
+        if Fn.shape[1] == 2:
+            kept_old, kept_new = _merge_masks_2d(self._F, self._order, Fn)
+        else:
+            n_old = len(self._F)
+            # moocore's mask directly (what dse.pareto.nondominated returns for numpy
+            # input): F is finite float64, so its NaN scan, as slow as the mask itself on a
+            # large archive, is not needed. keep_weakly=False keeps the first copy of a
+            # repeated vector.
+            keep = moocore.is_nondominated(np.concatenate([self._F, Fn]), keep_weakly=False)
+            kept_old, kept_new = keep[:n_old], keep[n_old:]
         if kept_old.all() and not kept_new.any():
             return  # every new design is dominated by (or a copy of) the archive's
         self._X = _merge(self._X, kept_old, X[ok][kept_new])
-        self._F = F[keep]
+        self._F = _merge(self._F, kept_old, Fn[kept_new])
         self._G = _merge(self._G, kept_old, G[ok][kept_new])
+        if Fn.shape[1] == 2:
+            # Distinct non-dominated points have distinct first objectives: no ties.
+            self._order = np.argsort(self._F[:, 0])
         self._hv = None
 
     @property
@@ -269,11 +304,11 @@ class RunRecorder:
         if not inside.any():
             return 0.0
         F = self._F if inside.all() else self._F[inside]
-        if self._hv_estimate is None and not _is_cheap(len(F), F.shape[1]):
+        if self._hv_estimate is None and not hypervolume_is_cheap(len(F), F.shape[1]):
             self._hv_estimate = _estimate_label(len(self._rows), n_evals)
         if self._hv_estimate is None:
             return _hypervolume(F, self.ref_point)
-        return _hypervolume_estimate(F, self.ref_point)
+        return hypervolume_estimate(F, self.ref_point)
 
     def checkpoint(self) -> None:
         """Append one history row for the current counts, time and archive HV.

@@ -48,7 +48,7 @@ import torch
 from dse.checks import whole_number
 from dse.problem import Problem
 from dse.solvers._api import register_solver
-from dse.solvers._evolutionary import run_evolutionary
+from dse.solvers._evolutionary import ALGORITHMS, run_evolutionary
 from dse.solvers._gradient import (
     BASE_DEFAULTS,
     SweepSettings,
@@ -62,7 +62,6 @@ from dse.solvers._history import RunRecorder
 __all__ = ["run_hybrid"]
 
 _SWEEPS = ("weighted_sum", "chebyshev", "epo", "cagrad")
-_EVOLUTIONARY = ("nsga2", "nsga3", "smsemoa", "moead", "agemoea2")
 
 
 def run_hybrid(
@@ -82,9 +81,9 @@ def run_hybrid(
     the order ``first``; see the module. ``params`` are the sweep's parameters."""
     if sweep not in _SWEEPS:
         raise ValueError(f"sweep must be one of {', '.join(_SWEEPS)}, got {sweep!r}")
-    if evolutionary not in _EVOLUTIONARY:
+    if evolutionary not in ALGORITHMS:  # every algorithm of the table, added ones too
         raise ValueError(
-            f"evolutionary must be one of {', '.join(_EVOLUTIONARY)}, got {evolutionary!r}"
+            f"evolutionary must be one of {', '.join(ALGORITHMS)}, got {evolutionary!r}"
         )
     if first not in ("sweep", "evolutionary"):
         raise ValueError(f"first must be 'sweep' or 'evolutionary', got {first!r}")

@@ -6,10 +6,9 @@ decides the spread of the front a sweep can find.
 
 from __future__ import annotations
 
-import itertools
-from math import comb
-
 import numpy as np
+from pymoo.util.ref_dirs import get_reference_directions
+from pymoo.util.reference_direction import get_partition_closest_to_points
 
 __all__ = ["das_dennis", "das_dennis_partitions", "preference_vectors", "random_simplex"]
 
@@ -18,33 +17,29 @@ def das_dennis_partitions(n_points: int, n_obj: int) -> int:
     """Largest number of partitions ``p`` whose lattice has at most ``n_points`` points.
 
     The Das-Dennis lattice with ``p`` partitions in ``n_obj`` objectives has
-    ``comb(p + n_obj - 1, n_obj - 1)`` points. At least one partition is always used.
+    ``comb(p + n_obj - 1, n_obj - 1)`` points. At least one partition is always used (pymoo
+    gives 0 when even one partition has too many points, and for one objective).
     """
     _check_counts(n_points, n_obj)
-    p = 1
-    while comb(p + 1 + n_obj - 1, n_obj - 1) <= n_points:
-        p += 1
-    return p
+    return max(1, get_partition_closest_to_points(int(n_points), int(n_obj)))
 
 
 def das_dennis(n_partitions: int, n_obj: int) -> np.ndarray:
     """All points of the simplex lattice ``{w >= 0, sum w = 1, w * p integral}``.
 
     Returns an array of shape ``(comb(p + n_obj - 1, n_obj - 1), n_obj)``, rows in
-    lexicographic order of their integer compositions (deterministic).
+    descending lexicographic order (``(1, 0, ..., 0)`` first), as pymoo's Das-Dennis
+    directions reversed.
     """
     if n_partitions < 1:
         raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
     if n_obj < 1:
         raise ValueError(f"n_obj must be >= 1, got {n_obj}")
-    if n_obj == 1:
-        return np.ones((1, 1))
-    rows = []
-    # Stars and bars: choose the n_obj - 1 bar positions among p + n_obj - 1 slots.
-    for bars in itertools.combinations(range(n_partitions + n_obj - 1), n_obj - 1):
-        edges = (-1, *bars, n_partitions + n_obj - 1)
-        rows.append([edges[i + 1] - edges[i] - 1 for i in range(n_obj)])
-    return np.asarray(rows, dtype=float)[::-1] / n_partitions
+    W = get_reference_directions("das-dennis", n_obj, n_partitions=n_partitions)
+    # pymoo sorts the rows in ascending order; the descending order this function always had
+    # is kept because sweeps and NSGA-III pair vectors with subproblems by position (seeded
+    # runs give the same results). A copy: torch.as_tensor refuses negative strides.
+    return W[::-1].copy()
 
 
 def random_simplex(n_points: int, n_obj: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:

@@ -39,6 +39,9 @@ PENDING, ACTIVE, DONE = 0, 1, 2
 # (single-objective extreme used for normalisation), a row added in a gap of the front,
 # a restart of a row that collapsed onto another row's design.
 PREFERENCE, ANCHOR, GAP, RESTART = 0, 1, 2, 3
+# Adam's denominator guard, far below the usual 1e-8: it only stops 0 / 0 where a row's
+# gradient is zero, and keeps the step scale-free where the gradients are tiny.
+_ADAM_EPS = 1e-12
 
 
 @dataclass
@@ -66,7 +69,7 @@ class Adam:
         self.t[rows], self.m[rows], self.v[rows] = t, m, v
         mhat = m / (1 - self.beta1**t)[:, None]
         vhat = v / (1 - self.beta2**t)[:, None]
-        return mhat / (vhat.sqrt() + 1e-12)
+        return mhat / (vhat.sqrt() + _ADAM_EPS)
 
 
 @dataclass

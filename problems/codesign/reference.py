@@ -10,11 +10,13 @@ dataflow and best loop order are chosen separately; tiles are grouped by the sma
 sizes they fit, so the minimum over feasible tiles of every buffer pair is a 2-D running
 minimum over the groups.
 
-This module is deliberately an independent route to the model of
-:mod:`problems.codesign.model`: numpy, integer ceiling division, the spec's formulas
-written out again. The result is cached on disk (``$DSE_CACHE_DIR``, else the user cache
-directory), keyed by a hash of the layers, the constants, the grid and this file's source;
-a cache file whose key or checksum does not match is rebuilt.
+The schedule side is deliberately an independent route to the model of
+:mod:`problems.codesign.model`: numpy, integer ceiling division, the spec's cycle and traffic
+formulas written out again. Area and clock do not depend on the schedule, so they are the
+model's own :func:`~problems.codesign.model.floorplan`, evaluated once on the hardware grid.
+The result is cached on disk (``$DSE_CACHE_DIR``, else the user cache directory), keyed by a
+hash of the layers, the constants, the grid and the source of this file and of the model; a
+cache file whose key or checksum does not match is rebuilt.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import tempfile
 import zipfile
@@ -31,9 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+import problems.codesign.model as model
+from dse.pareto import nondominated
 from problems.codesign.layers import Layer
-from problems.codesign.model import CONSTANTS, HARDWARE_DOMAINS
+from problems.codesign.model import CONSTANTS, HARDWARE_DOMAINS, floorplan
 
 __all__ = [
     "ReferenceFront",
@@ -145,36 +149,6 @@ def _best_per_buffers(table: dict[str, np.ndarray]) -> np.ndarray:
     return best.transpose(0, 1, 3, 4, 2)
 
 
-def _floorplan(
-    R: np.ndarray,
-    C: np.ndarray,
-    sp_kb: np.ndarray,
-    acc_kb: np.ndarray,
-    n_ch: np.ndarray,
-    aspect: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Die area [mm^2] and clock period [ns] (broadcasting numpy arrays)."""
-    k = CONSTANTS
-    pitch = math.sqrt(k.pe_area)
-    glb_area = k.glb_area_per_kb * sp_kb + k.glb_area_fixed
-    glb_w = np.sqrt(glb_area / 2.0**aspect)
-    glb_h = np.sqrt(glb_area * 2.0**aspect)
-    acc_h = (k.acc_area_per_kb * acc_kb + k.acc_area_per_col * C) / (C * pitch)
-    height = np.maximum(R * pitch + acc_h, glb_h)
-    width = np.maximum(C * pitch + glb_w, k.phy_width * n_ch)
-    area = width * (height + k.phy_height)
-    clock = k.clk_base_ns + k.clk_ns_per_mm * (glb_w / 2 + C * pitch + height / 2)
-    return area, clock
-
-
-def _nondominated_2d(F: np.ndarray) -> np.ndarray:
-    """Indices of the non-dominated rows of ``F`` ``(n, 2)`` (one per duplicate), by area."""
-    order = np.lexsort((F[:, 1], F[:, 0]))
-    lat = F[order, 1]
-    best_before = np.minimum.accumulate(np.concatenate(([np.inf], lat[:-1])))
-    return order[lat < best_before]
-
-
 def _total_cycles(layers: Sequence[Layer], tables: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
     total = np.zeros(tuple(len(a) for a in _hardware_axes()))
     for layer, table in zip(layers, tables, strict=True):
@@ -202,10 +176,15 @@ def build_reference(
 
     aspects = np.linspace(*_ASPECT_RANGE, aspect_grid)
     lin = np.meshgrid(*[2.0**a for a in axes], aspects, indexing="ij", sparse=True)
-    area, clock = _floorplan(*lin)
+    with torch.no_grad():
+        plan = floorplan(*(torch.from_numpy(a) for a in lin))
+    area, clock = plan["area"].numpy(), plan["clock_ns"].numpy()
     latency = clock * total[..., None] * 1e-6
     F_all = np.stack([area.ravel(), latency.ravel()], axis=1)
-    keep = _nondominated_2d(F_all)
+    # One design per distinct front point (the first in grid order); distinct non-dominated
+    # points of two objectives have distinct areas, so sorting by area orders the front.
+    keep = np.flatnonzero(nondominated(F_all, keep_duplicates=False))
+    keep = keep[np.argsort(F_all[keep, 0])]
     *hw_idx, aspect_idx = np.unravel_index(keep, (*shape, aspect_grid))
 
     # Designs: re-derive each layer's best schedule on the front's hardware.
@@ -242,14 +221,17 @@ def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def cache_key(layers: Sequence[Layer], aspect_grid: int) -> str:
     """Hash of everything the front depends on (layer dimensions and counts in order, the
-    constants, the variable domains, the grid, and this module's source)."""
+    constants, the variable domains, the grid, and the source of this module and of the
+    model, whose floorplan it uses)."""
     payload = {
         "version": _FORMAT_VERSION,
         "layers": [[ly.M, ly.K, ly.N, ly.count] for ly in layers],
         "constants": CONSTANTS.as_dict(),
         "domains": [list(d) for d in HARDWARE_DOMAINS],
         "aspect_grid": [*_ASPECT_RANGE, int(aspect_grid)],
-        "source": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "source": [
+            hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in (__file__, model.__file__)
+        ],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

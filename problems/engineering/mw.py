@@ -317,10 +317,63 @@ def _weakly_dominated(Q: Tensor, A: Tensor) -> Tensor:
 
 
 class _MW2(_MW):
-    """A two-objective MW problem (``n_var`` only, as in pymoo)."""
+    """A two-objective MW problem (``n_var`` only, as in pymoo).
+
+    All of them share one pattern, written here once: ``f1`` from the position ``x1`` (and
+    ``g``), ``f2 = g * front(f1, g)``, and constraint values from ``(f1, f2)``.
+    """
 
     def __init__(self, n_var: int = 15) -> None:
         super().__init__(n_var, 2)
+
+    def _f1(self, x1: Tensor, g: Tensor) -> Tensor:
+        return g * x1
+
+    def _front(self, f1: Tensor, g: Tensor) -> Tensor:
+        """``f2 / g``; on the Pareto set (``g = 1``) the unconstrained front ``f2(f1)``."""
+        raise NotImplementedError
+
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
+        """The constraint values (``<= 0``: met), one tensor per constraint."""
+        raise NotImplementedError
+
+    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
+        f1 = self._f1(p[..., 0], g)
+        return torch.stack([f1, g * self._front(f1, g)], dim=-1)
+
+    def _constraints(self, F: Tensor) -> Tensor:
+        return torch.stack(self._limits(F[..., 0], F[..., 1]), dim=-1)
+
+
+class _LinearMW(_MW2):
+    """MW1-3: ``f1 = x1`` and the linear front ``f2 = 1 - slope * f1``; MW1 and MW2 have one
+    constraint, a wavy band above ``f1 + f2 = 1`` of frequency ``wave``."""
+
+    slope = 1.0
+    wave = 2.0
+
+    def _f1(self, x1: Tensor, g: Tensor) -> Tensor:
+        return x1
+
+    def _front(self, f1: Tensor, g: Tensor) -> Tensor:
+        return 1.0 - self.slope * f1 / g  # slope 1.0 multiplies exactly
+
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
+        return [f1 + f2 - 1.0 - la1(0.5, self.wave, 1.0, 8, SQRT2 * f2 - SQRT2 * f1)]
+
+
+class _CircleMW(_MW2):
+    """MW5-7 and MW11: the quarter circle ``f1^2 + f2^2 = radius2``."""
+
+    radius2 = 1.0
+
+    def _front(self, f1: Tensor, g: Tensor) -> Tensor:
+        return _sqrt0(self.radius2 - (f1 / g) ** 2)
+
+
+def _polar(f1: Tensor, f2: Tensor) -> tuple[Tensor, Tensor]:
+    """Angle ``atan(f2 / f1)`` (as ``atan2``) and squared radius of objective vectors."""
+    return torch.atan2(f2, f1), f1 * f1 + f2 * f2
 
 
 class _MWMany(_MW):
@@ -334,57 +387,36 @@ class _MWMany(_MW):
 
 # --------------------------------------------------------------------------- the problems
 @register_problem("mw1")
-class MW1(_MW2):
+class MW1(_LinearMW):
     """MW1: linear front ``f2 = 1 - 0.85 f1``, narrow feasible strips (g1)."""
 
     name = "mw1"
-
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = p[..., 0]
-        return torch.stack([f1, g * (1.0 - 0.85 * f1 / g)], dim=-1)
-
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
-        c = f1 + f2 - 1.0 - la1(0.5, 2.0, 1.0, 8, SQRT2 * f2 - SQRT2 * f1)
-        return c[..., None]
+    slope = 0.85
 
 
 @register_problem("mw2")
-class MW2(_MW2):
+class MW2(_LinearMW):
     """MW2: linear front ``f1 + f2 = 1`` (g2)."""
 
     name = "mw2"
     distance = "g2"
-
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = p[..., 0]
-        return torch.stack([f1, g * (1.0 - f1 / g)], dim=-1)
-
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
-        c = f1 + f2 - 1.0 - la1(0.5, 3.0, 1.0, 8, SQRT2 * f2 - SQRT2 * f1)
-        return c[..., None]
+    wave = 3.0
 
 
 @register_problem("mw3")
-class MW3(_MW2):
+class MW3(_LinearMW):
     """MW3: linear front partly pushed outward by a second constraint (g3)."""
 
     name = "mw3"
     distance = "g3"
     n_constraints = 2
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = p[..., 0]
-        return torch.stack([f1, g * (1.0 - f1 / g)], dim=-1)
-
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         t = SQRT2 * f2 - SQRT2 * f1
-        return torch.stack([
+        return [
             f1 + f2 - 1.05 - la1(0.45, 0.75, 1.0, 6, t),
             0.85 - f1 - f2 + la1(0.3, 0.75, 1.0, 2, t),
-        ], dim=-1)
+        ]
 
 
 @register_problem("mw4")
@@ -402,70 +434,51 @@ class MW4(_MWMany):
 
 
 @register_problem("mw5")
-class MW5(_MW2):
+class MW5(_CircleMW):
     """MW5: quarter circle, feasible only on a few short arcs (g1)."""
 
     name = "mw5"
     n_constraints = 3
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0]
-        return torch.stack([f1, g * _sqrt0(1.0 - (f1 / g) ** 2)], dim=-1)
-
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
-        a = torch.atan2(f2, f1)
-        r2 = f1 * f1 + f2 * f2
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
+        a, r2 = _polar(f1, f2)
         t = 0.5 * math.pi - 2.0 * (a - 0.25 * math.pi).abs()
-        return torch.stack([
+        return [
             r2 - (1.7 - la2(0.2, 2.0, 1.0, 1, a)) ** 2,
             (1.0 + la2(0.5, 6.0, 3.0, 1, t)) ** 2 - r2,
             (1.0 - la2(0.45, 6.0, 3.0, 1, t)) ** 2 - r2,
-        ], dim=-1)
+        ]
 
 
 @register_problem("mw6")
-class MW6(_MW2):
+class MW6(_CircleMW):
     """MW6: circle of radius 1.1 cut by a wavy ellipse (g2; variables in [0, 1.1])."""
 
     name = "mw6"
     distance = "g2"
     upper = 1.1
+    radius2 = 1.21
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0]
-        return torch.stack([f1, g * _sqrt0(1.21 - (f1 / g) ** 2)], dim=-1)
-
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         a = torch.atan2(f2, f1)
-        c = (f1**2 / (1.0 + la3(0.15, 6.0, 4.0, 10, a)) ** 2
-             + f2**2 / (1.0 + la3(0.75, 6.0, 4.0, 10, a)) ** 2 - 1.0)
-        return c[..., None]
+        return [f1**2 / (1.0 + la3(0.15, 6.0, 4.0, 10, a)) ** 2
+                + f2**2 / (1.0 + la3(0.75, 6.0, 4.0, 10, a)) ** 2 - 1.0]
 
 
 @register_problem("mw7")
-class MW7(_MW2):
+class MW7(_CircleMW):
     """MW7: quarter circle inside a wavy ring (g3)."""
 
     name = "mw7"
     distance = "g3"
     n_constraints = 2
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0]
-        return torch.stack([f1, g * _sqrt0(1.0 - (f1 / g) ** 2)], dim=-1)
-
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
-        a = torch.atan2(f2, f1)
-        r2 = f1 * f1 + f2 * f2
-        return torch.stack([
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
+        a, r2 = _polar(f1, f2)
+        return [
             r2 - (1.2 + la2(0.4, 4.0, 1.0, 16, a).abs()) ** 2,
             (1.15 - la2(0.2, 4.0, 1.0, 8, a)) ** 2 - r2,
-        ], dim=-1)
-
-
+        ]
 @register_problem("mw8")
 class MW8(_MWMany):
     """MW8: unit sphere with infeasible bands (any ``n_obj``, default 3; g2)."""
@@ -484,21 +497,21 @@ class MW8(_MWMany):
         return (r2 - (1.25 - la2(0.5, 6.0, 1.0, 2, elevation)) ** 2)[..., None]
 
 
+
+
 @register_problem("mw9")
 class MW9(_MW2):
     """MW9: convex front ``f2 = 1 - f1^0.6`` partly cut off (g1)."""
 
     name = "mw9"
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0]
-        return torch.stack([f1, g * (1.0 - safe_pow((f1 / g).clamp_min(0.0), 0.6))], dim=-1)
+    def _front(self, f1: Tensor, g: Tensor) -> Tensor:
+        return 1.0 - safe_pow((f1 / g).clamp_min(0.0), 0.6)
 
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         t1 = (1.0 - 0.64 * f1 * f1 - f2) * (1.0 - 0.36 * f1 * f1 - f2)
         t2 = ((1.35**2 - (f1 + 0.35) ** 2 - f2) * (1.15**2 - (f1 + 0.15) ** 2 - f2))
-        return torch.minimum(t1, t2)[..., None]
+        return [torch.minimum(t1, t2)]
 
 
 @register_problem("mw10")
@@ -509,42 +522,39 @@ class MW10(_MW2):
     distance = "g2"
     n_constraints = 3
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0] ** self.n_var
-        return torch.stack([f1, g * (1.0 - (f1 / g) ** 2)], dim=-1)
+    def _f1(self, x1: Tensor, g: Tensor) -> Tensor:
+        return g * x1 ** self.n_var
 
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
+    def _front(self, f1: Tensor, g: Tensor) -> Tensor:
+        return 1.0 - (f1 / g) ** 2
+
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         q = f1 * f1
-        return torch.stack([
+        return [
             -(2.0 - 4.0 * q - f2) * (2.0 - 8.0 * q - f2),
             (2.0 - 2.0 * q - f2) * (2.0 - 16.0 * q - f2),
             (1.0 - q - f2) * (1.2 - 1.2 * q - f2),
-        ], dim=-1)
+        ]
 
 
 @register_problem("mw11")
-class MW11(_MW2):
+class MW11(_CircleMW):
     """MW11: circle of radius sqrt(2) with feasible islands (g3; variables in [0, sqrt 2])."""
 
     name = "mw11"
     distance = "g3"
     upper = SQRT2
+    radius2 = 2.0
     n_constraints = 4
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0]
-        return torch.stack([f1, g * _sqrt0(2.0 - (f1 / g) ** 2)], dim=-1)
-
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         q = f1 * f1
-        return torch.stack([
+        return [
             -(3.0 - q - f2) * (3.0 - 2.0 * q - f2),
             (3.0 - 0.625 * q - f2) * (3.0 - 7.0 * q - f2),
             -(1.62 - 0.18 * q - f2) * (1.125 - 0.125 * q - f2),
             (2.07 - 0.23 * q - f2) * (0.63 - 0.07 * q - f2),
-        ], dim=-1)
+        ]
 
 
 @register_problem("mw12")
@@ -554,21 +564,18 @@ class MW12(_MW2):
     name = "mw12"
     n_constraints = 2
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0]
+    def _front(self, f1: Tensor, g: Tensor) -> Tensor:
         r = f1 / g
-        f2 = g * (0.85 - 0.8 * r - 0.08 * torch.sin(3.2 * math.pi * r).abs())
-        return torch.stack([f1, f2], dim=-1)
+        return 0.85 - 0.8 * r - 0.08 * torch.sin(3.2 * math.pi * r).abs()
 
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         two_pi = 2.0 * math.pi
-        return torch.stack([
+        return [
             -(1.0 - 0.625 * f1 - f2 + 0.08 * torch.sin(two_pi * (f2 - f1 / 1.6)))
             * (1.4 - 0.875 * f1 - f2 + 0.08 * torch.sin(two_pi * (f2 / 1.4 - f1 / 1.6))),
             (1.0 - 0.8 * f1 - f2 + 0.08 * torch.sin(two_pi * (f2 - f1 / 1.5)))
             * (1.8 - 1.125 * f1 - f2 + 0.08 * torch.sin(two_pi * (f2 / 1.8 - f1 / 1.6))),
-        ], dim=-1)
+        ]
 
 
 @register_problem("mw13")
@@ -580,19 +587,16 @@ class MW13(_MW2):
     upper = 1.5
     n_constraints = 2
 
-    def _shape(self, p: Tensor, g: Tensor) -> Tensor:
-        f1 = g * p[..., 0]
+    def _front(self, f1: Tensor, g: Tensor) -> Tensor:
         r = f1 / g
-        f2 = g * (5.0 - torch.exp(r) - (0.5 * torch.sin(3.0 * math.pi * r)).abs())
-        return torch.stack([f1, f2], dim=-1)
+        return 5.0 - torch.exp(r) - (0.5 * torch.sin(3.0 * math.pi * r)).abs()
 
-    def _constraints(self, F: Tensor) -> Tensor:
-        f1, f2 = F[..., 0], F[..., 1]
+    def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         wave = 0.5 * torch.sin(3.0 * math.pi * f1)
-        return torch.stack([
+        return [
             -(5.0 - (1.0 + f1 + 0.5 * f1 * f1) - wave - f2) * (5.0 - (1.0 + 0.7 * f1) - wave - f2),
             (5.0 - torch.exp(f1) - wave - f2) * (5.0 - (1.0 + 0.4 * f1) - wave - f2),
-        ], dim=-1)
+        ]
 
 
 @register_problem("mw14")
