@@ -144,6 +144,8 @@ _AGE_PERCENTILE = 75
 # Entries of one block of the rows-by-archive comparisons (4M: tens of MiB of temporaries
 # on any device, however large the archive).
 _BLOCK_ENTRIES = 1 << 22
+# Row-index sets kept on the device at once; the active set changes only every few steps.
+_INDEX_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -243,10 +245,28 @@ class _Run:
     # Objectives whose gradient has been nonzero somewhere (checked over the first steps).
     grad_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     grad_checks: int = 0
+    # Device copies of row indices and of the anchor mask: on a GPU each copy from the host
+    # waits for the queue to drain, and the same rows step together for many steps.
+    index_cache: dict[bytes, Tensor] = field(default_factory=dict)
+    anchor_mask: Tensor | None = None
 
     @property
     def K(self) -> int:
         return self.problem.n_obj
+
+
+def _device_rows(run: _Run, st: SweepState, rows: np.ndarray) -> Tensor:
+    """``rows`` as an index tensor on the sweep's device (the latest few sets are kept)."""
+    rows = np.asarray(rows)
+    if st.z.device.type == "cpu":
+        return torch.as_tensor(rows)
+    key = rows.dtype.str.encode() + rows.tobytes()
+    idx = run.index_cache.get(key)
+    if idx is None:
+        if len(run.index_cache) >= _INDEX_CACHE_SIZE:
+            run.index_cache.clear()
+        idx = run.index_cache[key] = torch.as_tensor(rows, device=st.z.device)
+    return idx
 
 
 def _exact(run: _Run, X: Tensor) -> tuple[Tensor, Tensor]:
@@ -274,8 +294,10 @@ def _normalised(st: SweepState, F: Tensor) -> Tensor:
 
 
 def _anchor_mask(run: _Run, st: SweepState, idx: Tensor) -> Tensor:
-    mask = np.isin(np.arange(st.n_rows), run.anchors)
-    return torch.as_tensor(mask, device=st.z.device)[idx]
+    if run.anchor_mask is None or len(run.anchor_mask) != st.n_rows:
+        mask = np.isin(np.arange(st.n_rows), run.anchors)
+        run.anchor_mask = torch.as_tensor(mask, device=st.z.device)
+    return run.anchor_mask[idx]
 
 
 def _values(run: _Run, st: SweepState, idx: Tensor, F: Tensor, G: Tensor) -> Tensor:
@@ -291,7 +313,7 @@ def _observe(run: _Run, st: SweepState, rows: np.ndarray, X: Tensor, F: Tensor, 
     Returns the mask of rows whose best changed. With ``archive`` the designs also enter
     the run's non-dominated archive.
     """
-    idx = torch.as_tensor(rows, device=st.z.device)
+    idx = _device_rows(run, st, rows)
     new = _values(run, st, idx, F, G)
     old = _values(run, st, idx, st.best_F[idx], st.best_G[idx])
     has = torch.as_tensor(st.has_best[rows], device=st.z.device)
@@ -348,7 +370,7 @@ def _warn_flat_objectives(run: _Run, st: SweepState) -> None:
 def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None:
     """One batched gradient step of ``rows`` (and their exact checkpoint when due)."""
     s, problem = run.s, run.problem
-    idx = torch.as_tensor(rows, device=st.z.device)
+    idx = _device_rows(run, st, rows)
     z = st.z[idx].requires_grad_(True)
     F, G = problem.evaluate_relaxed(z, constraints=True)
     run.rec.count(len(rows), len(rows))
@@ -454,7 +476,7 @@ def _finish_rows(run: _Run, st: SweepState, rows: np.ndarray) -> None:
         return
     st.status[rows] = DONE
     run.converged_ages += st.age[rows].tolist()
-    idx = torch.as_tensor(rows, device=st.z.device)
+    idx = _device_rows(run, st, rows)
     st.z[idx] = st.z_last[idx]
     _evaluate_last(run, st, rows[~st.exact_current[rows]])
 
@@ -463,7 +485,7 @@ def _evaluate_last(run: _Run, st: SweepState, rows: np.ndarray) -> None:
     """Exact evaluation of the decoded last designs of ``rows`` (offered to the rows)."""
     if not len(rows):
         return
-    X = run.problem.decode(st.z_last[torch.as_tensor(rows, device=st.z.device)])
+    X = run.problem.decode(st.z_last[_device_rows(run, st, rows)])
     F, G = _exact(run, X)
     st.ideal = torch.minimum(st.ideal, _finite_min(F))
     _observe(run, st, rows, X, F, G, archive=True)
@@ -562,7 +584,7 @@ def _renormalise(run: _Run, st: SweepState) -> bool:
     """
     _front(run, st)  # the rows' bests join the archive (and its ideal point)
     rows = np.flatnonzero(st.has_best)
-    idx = torch.as_tensor(rows, device=st.z.device)
+    idx = _device_rows(run, st, rows)
     F = st.best_F[idx].cpu().numpy()
     G = st.best_G[idx].cpu().numpy()
     ok = np.isfinite(F).all(1) & (G <= 0).all(1)
@@ -875,9 +897,9 @@ def _restart_collapsed(run: _Run, st: SweepState) -> int:
     good = have[~missed]
     if len(good):
         Pg = st.P[torch.as_tensor(good, device=st.z.device)].cpu().numpy()
-        Pr = st.P[torch.as_tensor(rows, device=st.z.device)].cpu().numpy()
+        Pr = st.P[_device_rows(run, st, rows)].cpu().numpy()
         near, w = _nearest(Pr, Pg, min(run.K, len(good)))
-        restart_rows(st, rows, st.z[torch.as_tensor(rows, device=st.z.device)])
+        restart_rows(st, rows, st.z[_device_rows(run, st, rows)])
         _warm_start(run, st, rows, good[near], w)
     else:
         _restart_random(run, st, rows)

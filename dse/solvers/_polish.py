@@ -72,25 +72,28 @@ def neighbours(
     dropped; duplicates within a row are kept once.
     """
     n = X.shape[0]
-    cands: list[Tensor] = []
-    owners: list[Tensor] = []
-    columns: list[Tensor] = []
-    rows = torch.arange(n, device=X.device)
-    for i, values in _moves(problem, X):
-        v = problem.variables[i]
-        ok = (values >= v.lower) & (values <= v.upper) & (values != X[:, i])
-        if not bool(ok.any()):
-            continue
-        Y = X[ok].clone()
-        Y[:, i] = values[ok]
-        cands.append(Y)
-        owners.append(rows[ok])
-        columns.append(torch.full((int(ok.sum()),), i, device=X.device))
-    if not cands:
+    moves = _moves(problem, X)
+    if not moves:
         empty = torch.zeros(0, dtype=torch.long, device=X.device)
         return X.new_zeros((0, X.shape[1])), empty, empty
-    Y = problem.repair(torch.cat(cands))
-    owner, var = torch.cat(owners), torch.cat(columns)
+    # All moves at once, (M, n): one host sync (the nonzero below) instead of several per
+    # move, which on a GPU drained the queue hundreds of times per polish.
+    cols = [i for i, _ in moves]
+    V = torch.stack([values for _, values in moves])
+    bounds = torch.tensor(
+        [(problem.variables[i].lower, problem.variables[i].upper) for i in cols],
+        dtype=X.dtype,
+    ).to(X.device, non_blocking=True)
+    col_t = torch.tensor(cols, dtype=torch.long).to(X.device, non_blocking=True)
+    ok = (V >= bounds[:, :1]) & (V <= bounds[:, 1:]) & (V != X.T[col_t])
+    # nonzero orders by move, then row: the order in which moves were listed.
+    move, owner = ok.nonzero(as_tuple=True)
+    var = col_t[move]
+    Y = X[owner].clone()
+    Y[torch.arange(len(owner), device=X.device), var] = V[move, owner]
+    if not len(owner):
+        return Y, owner, var
+    Y = problem.repair(Y)
     keep = (Y != X[owner]).any(-1)
     Y, owner, var = Y[keep], owner[keep], var[keep]
     # One copy of each (owner, design): repair can map several moves to the same design.

@@ -195,7 +195,11 @@ def layer_costs(
     # selects its own dataflow's mapping; a relaxed one costs all three and mixes them.
     if dataflow.is_floating_point():
         Rx, Cx = R.unsqueeze(-1), C.unsqueeze(-1)
-        rows, cols, depth = (T[..., list(ix)] for ix in zip(*_DATAFLOW_MAP, strict=True))
+        # Stacked views, not a list index: indexing by a Python list copies the index to
+        # the device (a host sync per evaluation on a GPU).
+        rows, cols, depth = (
+            torch.stack([T[..., i] for i in ix], dim=-1) for ix in zip(*_DATAFLOW_MAP, strict=True)
+        )
         compute = n_tiles.unsqueeze(-1) * (
             ops.ceil(rows / Rx) * ops.ceil(cols / Cx) * (2 * Rx + Cx + depth - 2)
         )

@@ -159,10 +159,28 @@ class CodesignProblem(Problem):
         return len(self.layers)
 
     def _workload(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        return (
-            torch.as_tensor(self._dims, dtype=like.dtype, device=like.device),
-            torch.as_tensor(self._counts, dtype=like.dtype, device=like.device),
-        )
+        """Layer dimensions ``(L, 3)`` and counts ``(L,)`` on ``like``'s device and dtype."""
+        if like.device.type == "cpu":
+            return (
+                torch.as_tensor(self._dims, dtype=like.dtype),
+                torch.as_tensor(self._counts, dtype=like.dtype),
+            )
+        # Kept per device: a copy from the host each evaluation made a GPU sweep wait for
+        # its queue to drain twice per step.
+        cache = self.__dict__.setdefault("_workload_cache", {})
+        key = (like.dtype, like.device)
+        if key not in cache:
+            cache[key] = (
+                torch.as_tensor(self._dims, dtype=like.dtype, device=like.device),
+                torch.as_tensor(self._counts, dtype=like.dtype, device=like.device),
+            )
+        return cache[key]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Device copies are a cache: a pickled problem (Dask workers) rebuilds its own.
+        state = self.__dict__.copy()
+        state.pop("_workload_cache", None)
+        return state
 
     # ------------------------------------------------------------------ exact model
     def _exact_costs(self, x: Tensor) -> dict[str, Tensor]:
@@ -242,7 +260,7 @@ class CodesignProblem(Problem):
         _, _, sp_kb, acc_kb, _, _ = hardware_linear(x64[..., :_N_HW].round())
         glb_cap = (CONSTANTS.bytes_per_kb * sp_kb).unsqueeze(-1)
         acc_cap = (CONSTANTS.bytes_per_kb * acc_kb).unsqueeze(-1)
-        acc_dims = torch.tensor([True, False, True], device=x.device)
+        acc_dims = torch.tensor([True, False, True]).to(x.device, non_blocking=True)
         for _ in range(int(self.xu.sum()) + 1):
             T = torch.minimum(torch.exp2(t), dims)
             glb_need, acc_need = buffer_needs(T)
