@@ -38,15 +38,6 @@ def _keys_epilog() -> str:
     return "\n".join(lines)
 
 
-def _table(df: object) -> str:
-    import pandas as pd
-
-    assert isinstance(df, pd.DataFrame)
-    with pd.option_context("display.width", 200, "display.max_columns", 30,
-                           "display.float_format", "{:.6g}".format):
-        return df.to_string(index=False)
-
-
 def _print_rows(title: str, rows: Sequence[tuple[str, str, str]]) -> None:
     print(title)
     for name, middle, params in rows:
@@ -56,24 +47,39 @@ def _print_rows(title: str, rows: Sequence[tuple[str, str, str]]) -> None:
 
 
 # ---------------------------------------------------------------------------- commands
+def _where_plots(paths: Sequence[object]) -> str:
+    """``plots: DIR (fronts, hypervolume; .png .pdf)`` for a list of plot files."""
+    from pathlib import Path
+
+    files = [Path(str(p)) for p in paths]
+    folders = sorted({str(f.parent) for f in files})
+    stems = list(dict.fromkeys(f.stem for f in files))
+    exts = " ".join(dict.fromkeys(f.suffix for f in files))
+    return f"plots: {', '.join(folders)} ({', '.join(stems)}; {exts})"
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from dse.config import parse_overrides
+    from dse.run_metrics import summary_text
     from dse.sweep import run_sweep
 
     overrides = list(args.overrides) + (["quiet=true"] if args.quiet else [])
     cfg = parse_overrides(overrides)
     report = run_sweep(cfg)
+    print(f"run folder: {report.run_dir}")
     if not cfg.quiet:
-        print(f"run folder: {report.run_dir}")
         elsewhere = (f", left to another sweep: {report.n_elsewhere}"
                      if report.n_elsewhere else "")
         print(f"jobs run: {report.n_run}, skipped (already stored): {report.n_skipped}"
               f"{elsewhere}, failed: {len(report.failures)}, wall time "
               f"{report.wall_time:.1f} s")
         if not report.summary.empty:
-            cols = ["method", "kind", "seeds", "hypervolume", "hypervolume_std", "hv_ratio",
-                    "igd", "n_evals", "n_grad_evals", "wall_time", "n_front"]
-            print(_table(report.summary[cols]))
+            print(summary_text(report.summary))
+        if report.plots:
+            print(_where_plots(report.plots))
+        html = report.run_dir / "report.html"
+        if html.is_file():
+            print(f"report: {html}")
     for key, err in report.failures:
         print(f"FAILED {key}: {err}", file=sys.stderr)
     return 1 if report.failures else 0
@@ -100,6 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from dse.plots import plot_compare
+    from dse.run_metrics import summary_text
     from dse.sweep import compare_runs
 
     runs, summary = compare_runs(args.runs, offset=args.ref_offset)
@@ -110,9 +117,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         summary.to_csv(os.path.join(out, "summary.csv"), index=False)
         plot_compare(args.runs, out, offset=args.ref_offset)
     if not args.quiet:
-        cols = ["run", "problem", "method", "seeds", "hypervolume", "hypervolume_std",
-                "hv_ratio", "igd", "n_evals", "wall_time", "n_front"]
-        print(_table(summary[cols]) if not summary.empty else "no finished runs")
+        print(summary_text(summary))
         if out:
             print(f"tables and plots in {out}")
     return 0
@@ -239,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown, warnings.showwarning = warnings.showwarning, _warning_line
     try:
         return int(args.func(args))
+    except KeyboardInterrupt as exc:
+        # Ctrl-C: one line, no traceback (a sweep's says what is stored and how to go on),
+        # and the shell's status for an interrupted command.
+        print(str(exc) or "interrupted", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError) as exc:
         # Bad names, keys, values and missing run folders: one clear line, no traceback
         # (a failing job does not land here: the sweep reports it and carries on).

@@ -11,11 +11,15 @@ practitioners use:
   a conflict-aware aggregator (``mgda``, ``pcgrad``, ``cagrad``; ``upgrad`` as well);
 * **mismatched magnitudes** (median ratio of the largest to the smallest gradient norm, or
   of the loss scales, above ``scale_ratio``): balance them first (``gradnorm``,
-  ``loss_norm``, ``grad_normalization``);
+  ``loss_norm``, ``grad_normalisation``);
 * a **trade-off to explore** (conflict that persists in the last quarter of the descent,
   with a mean cosine there below ``tradeoff_cos``: the objectives keep pulling apart where
   progress has slowed, so there is a front, not a single answer): a Pareto sweep over
-  preference vectors.
+  preference vectors (``epo``: a sweep solver of :mod:`dse.solvers` and a weighting alike).
+
+Every name the rules can recommend is in :data:`RECOMMENDATIONS`: each is a registered
+weighting (:func:`dse.gradient.get_weighting`), and the trade-off's ``epo`` is also a
+registered sweep solver (:func:`dse.solvers.solve`).
 
 The returned :class:`Report` prints its evidence (``str(report)``) and plots the cosines
 over the steps (:meth:`Report.plot_cosines`).
@@ -24,11 +28,14 @@ over the steps (:meth:`Report.plot_cosines`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["Report", "diagnose", "diagnose_problem", "diagnose_task"]
+if TYPE_CHECKING:
+    from dse.mtl_task import MTLTaskProtocol
+
+__all__ = ["RECOMMENDATIONS", "Report", "diagnose", "diagnose_problem", "diagnose_task"]
 
 #: Default thresholds of the rules (see the module docstring).
 THRESHOLDS: dict[str, float] = {
@@ -36,6 +43,16 @@ THRESHOLDS: dict[str, float] = {
     "conflict_frac": 0.25,  # a pair opposed (cos < 0) in a quarter of the steps or more
     "scale_ratio": 10.0,  # an order of magnitude between gradient norms or loss scales
     "tradeoff_cos": -0.5,  # late mean cosine below -0.5: strongly opposed at the end
+}
+
+#: What each verdict recommends, best first (``"none"``: no rule fired). Every name is a
+#: registered weighting; the trade-off's ``"epo"`` is a registered sweep solver as well.
+RECOMMENDATIONS: dict[str, tuple[str, ...]] = {
+    "mismatched": ("gradnorm", "loss_norm", "grad_normalisation"),
+    "conflicting": ("cagrad", "mgda", "pcgrad", "upgrad"),
+    "tradeoff": ("epo",),
+    "aligned": ("mean", "linear"),
+    "none": ("mean", "cagrad"),
 }
 
 
@@ -62,9 +79,9 @@ class Report:
         Which rules fired: subset of ``{"aligned", "conflicting", "mismatched",
         "tradeoff"}``.
     recommended
-        Registry names of the recommended weightings, best first; when a sweep is advised,
-        ``"pareto_sweep"`` comes first: a strategy, not a registry name (run a sweep solver
-        of :func:`dse.solvers.list_solvers`, e.g. ``"epo"`` or ``"chebyshev"``).
+        Registry names of the recommended weightings, best first (see
+        :data:`RECOMMENDATIONS`); when a sweep is advised, ``"epo"`` comes first: the EPO
+        sweep solver of :func:`dse.solvers.solve` (also a weighting).
     reasons
         One sentence per rule, with the numbers behind it.
     stats
@@ -195,41 +212,38 @@ def _advise(report: Report) -> Report:
     conflicting = stats["conflict_frac"] >= th["conflict_frac"]
     aligned = stats["mean_cos"] > th["aligned_cos"] and not conflicting
     tradeoff = (stats["late_conflict_frac"] >= 0.5 and stats["late_cos"] < th["tradeoff_cos"])
-    rec: list[str] = []
+    fired: dict[str, str] = {}  # verdict -> reason, in the order the rules are listed
     if mismatched:
-        report.verdicts.add("mismatched")
-        report.reasons.append(
+        fired["mismatched"] = (
             f"gradient norms differ by {stats['norm_ratio']:.3g}x (loss scales by "
             f"{stats['loss_ratio']:.3g}x), above {th['scale_ratio']:g}x: the largest objective "
             "would dominate a plain sum; balance them (GradNorm or loss/gradient normalisation)")
-        rec += ["gradnorm", "loss_norm", "grad_normalization"]
     if conflicting:
-        report.verdicts.add("conflicting")
-        report.reasons.append(
+        fired["conflicting"] = (
             f"a pair of gradients is opposed (cos < 0) in {stats['conflict_frac']:.0%} of the "
             f"steps (threshold {th['conflict_frac']:.0%}), mean cosine {stats['mean_cos']:+.2f}: "
             "use a conflict-aware aggregator")
-        rec += ["cagrad", "mgda", "pcgrad", "upgrad"]
     if tradeoff:
-        report.verdicts.add("tradeoff")
-        report.reasons.append(
+        fired["tradeoff"] = (
             f"the conflict persists at the end (last-quarter mean cosine "
             f"{stats['late_cos']:+.2f} < {th['tradeoff_cos']:+g}): the objectives trade off, "
             "so explore the front with a Pareto sweep over preference vectors (solver "
             "'epo' or 'chebyshev')")
-        rec.insert(0, "pareto_sweep")
     if aligned:
-        report.verdicts.add("aligned")
-        report.reasons.append(
+        fired["aligned"] = (
             f"gradients agree (mean cosine {stats['mean_cos']:+.2f} > {th['aligned_cos']:g}, "
             f"conflicts in {stats['conflict_frac']:.0%} of steps): a weighted sum suffices")
-        rec = ["mean", "linear", *rec]
-    if not report.verdicts:
-        report.reasons.append(
+    report.verdicts.update(fired)
+    if not fired:
+        fired["none"] = (
             f"gradients are weakly related (mean cosine {stats['mean_cos']:+.2f}) with rare "
             f"conflicts ({stats['conflict_frac']:.0%}) and comparable scales: a weighted sum "
             "is a fine default; CAGrad is a cheap safeguard")
-        rec = ["mean", "cagrad"]
+    report.reasons.extend(fired.values())
+    # The advice leads with the simplest remedy that fits (a plain sum, else a sweep over
+    # the trade-off), then balancing, then conflict-aware aggregation.
+    rec = [name for verdict in ("aligned", "tradeoff", "mismatched", "conflicting", "none")
+           if verdict in fired for name in RECOMMENDATIONS[verdict]]
     report.recommended = list(dict.fromkeys(rec))
     return report
 
@@ -274,10 +288,10 @@ def diagnose_problem(problem: Any, steps: int = 200, seed: int = 0,
     return _advise(report)
 
 
-def diagnose_task(task: Any, steps: int = 200, seed: int = 0, device: Any = "cpu", *,
+def diagnose_task(task: MTLTaskProtocol, steps: int = 200, seed: int = 0, device: Any = "cpu", *,
                   lr: float | None = None, thresholds: dict[str, float] | None = None,
                   progress: bool = False) -> Report:
-    """Diagnose a multi-task training setup (:class:`~problems.mtl.base.MTLTask`).
+    """Diagnose a multi-task training setup (a :class:`~dse.mtl_task.MTLTaskProtocol`).
 
     Trains with equal weights for ``steps`` steps (gradients of the shared parameters)
     and applies the rules to the recorded cosines, norms and losses.

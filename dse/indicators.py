@@ -45,6 +45,7 @@ from dse.pareto import (
     nan_rows,
     raise_nan_rows,
 )
+from dse.registry import deprecated_names
 
 __all__ = [
     "ReferencePointWarning",
@@ -56,7 +57,7 @@ __all__ = [
     "ideal_nadir",
     "igd",
     "igd_plus",
-    "normalize",
+    "normalise",
     "reference_point",
     "spacing",
 ]
@@ -529,9 +530,14 @@ def ideal_nadir(F: object, *, nan: NanPolicy = "raise") -> tuple[np.ndarray, np.
     return A.min(axis=0), front.max(axis=0)
 
 
-def normalize(F: object, ideal: object, nadir: object) -> np.ndarray | Tensor:
+def normalise(F: object, ideal: object, nadir: object) -> np.ndarray | Tensor:
     """Map objectives affinely so that ``ideal -> 0`` and ``nadir -> 1``: ``(F - ideal) /
     (nadir - ideal)``.
+
+    .. deprecated:: 0.1.0
+        The old spelling ``normalize`` (``dse.normalize``, ``dse.indicators.normalize``)
+        still gives this function, with a :class:`DeprecationWarning`; it goes in the next
+        release.
 
     An objective with a degenerate range (``nadir == ideal``) is only shifted (divided by 1),
     so it becomes 0 at the ideal instead of a division by zero. torch in -> torch out (same
@@ -741,3 +747,7 @@ def hypervolume_estimate(
     unit = moocore.hv_approx((P - lo) / span, ref=np.ones(P.shape[1]), nsamples=n_samples,
                              method="Rphi-FWE+")
     return float(unit * np.prod(span))
+
+
+# Old spellings, served with a DeprecationWarning for one release.
+__getattr__ = deprecated_names(__name__, {"normalize": "normalise"})

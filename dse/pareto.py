@@ -40,13 +40,14 @@ import torch
 from torch import Tensor
 
 from dse.checks import whole_number
+from dse.registry import deprecated_names
 
 __all__ = [
     "Method",
     "NanPolicy",
     "dominates",
     "nondominated",
-    "pareto_front",
+    "nondominated_front",
     "pareto_rank",
 ]
 
@@ -246,17 +247,23 @@ def nondominated(
     return _nondominated_numpy(F, keep_duplicates, excluded)
 
 
-def pareto_front(F: ArrayT, **kwargs: object) -> ArrayT:
+def nondominated_front(F: ArrayT, **kwargs: object) -> ArrayT:
     """Copy of the non-dominated rows of a single point set ``F`` of shape ``(N, M)``.
 
     Keyword arguments are those of :func:`nondominated` (``keep_duplicates``, ``nan``,
     ``chunk_size``, ``method``). Row order is preserved. For batched sets use :func:`nondominated`
-    (fronts of different sizes do not stack).
+    (fronts of different sizes do not stack). Not to be confused with
+    :meth:`dse.problem.Problem.pareto_front`, a problem's true front.
+
+    .. deprecated:: 0.1.0
+        Its old name ``pareto_front`` (``dse.pareto_front``, ``dse.pareto.pareto_front``)
+        still gives this function, with a :class:`DeprecationWarning`; it goes in the next
+        release.
     """
     F = as_points(F)
     if F.ndim != 2:
         raise ValueError(
-            f"pareto_front takes one point set of shape (N, M), got shape {tuple(F.shape)}; "
+            f"nondominated_front takes one point set of shape (N, M), got shape {tuple(F.shape)}; "
             "for batched sets use nondominated(F) and index each set"
         )
     mask = nondominated(F, **kwargs)  # type: ignore[arg-type]
@@ -590,3 +597,7 @@ def _pareto_rank_torch(F: Tensor, excluded: Tensor | None) -> Tensor:
         done = done | front
         r += 1
     return ranks
+
+
+# Old names, served with a DeprecationWarning for one release.
+__getattr__ = deprecated_names(__name__, {"pareto_front": "nondominated_front"})

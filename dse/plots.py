@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from dse.registry import renamed_keywords
+
 __all__ = [
     "plot_compare",
     "plot_design_parameters",
@@ -76,13 +78,20 @@ def _sorted_front(F: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- fronts
+@renamed_keywords(ref_front="reference_front")
 def plot_fronts(
     fronts: Mapping[str, np.ndarray],
-    ref_front: np.ndarray | None = None,
+    reference_front: np.ndarray | None = None,
     objective_names: Sequence[str] | None = None,
     title: str = "",
 ) -> Figure:
-    """Overlay fronts (label -> ``(N, M)`` objectives) on the reference front.
+    """Overlay fronts (label -> ``(N, M)`` objectives) on ``reference_front`` (``(R, M)``,
+    drawn in grey; ``None``: none).
+
+    .. deprecated:: 0.1.0
+        The old keyword ``ref_front=`` (``ref`` is a reference *point* in
+        :mod:`dse.indicators`) still works, with a :class:`DeprecationWarning`, for one
+        release.
 
     Raises
     ------
@@ -91,7 +100,7 @@ def plot_fronts(
     """
     arrays = {k: np.asarray(v, float).reshape(len(v), -1) for k, v in fronts.items()}
     dims = {a.shape[1] for a in arrays.values() if a.size} | (
-        {np.asarray(ref_front).shape[1]} if ref_front is not None else set()
+        {np.asarray(reference_front).shape[1]} if reference_front is not None else set()
     )
     if len(dims) > 1:
         raise ValueError(f"fronts have different numbers of objectives: {sorted(dims)}")
@@ -99,7 +108,7 @@ def plot_fronts(
     names = list(objective_names or [f"f{i + 1}" for i in range(m)])
     if len(names) != m:
         raise ValueError(f"objective_names has {len(names)} names for {m} objectives")
-    ref = None if ref_front is None else np.asarray(ref_front, float)
+    ref = None if reference_front is None else np.asarray(reference_front, float)
     if m == 2:
         fig = _fronts_2d(arrays, ref, names)
     elif m == 3:

@@ -65,8 +65,8 @@ class NonFiniteObjectiveWarning(RuntimeWarning):
 
 
 @dataclass(frozen=True)
-class Real:
-    """A continuous variable in ``[lower, upper]``."""
+class _Interval:
+    """A named variable in ``[lower, upper]``: finite bounds, ``lower <= upper``."""
 
     name: str
     lower: float
@@ -77,15 +77,19 @@ class Real:
 
 
 @dataclass(frozen=True)
-class Integer:
+class Real(_Interval):
+    """A continuous variable in ``[lower, upper]``."""
+
+
+@dataclass(frozen=True)
+class Integer(_Interval):
     """An integer variable in ``[lower, upper]`` (both inclusive)."""
 
-    name: str
     lower: int
     upper: int
 
     def __post_init__(self) -> None:
-        _check_bounds(self.name, self.lower, self.upper)
+        super().__post_init__()
         if int(self.lower) != self.lower or int(self.upper) != self.upper:
             raise ValueError(f"integer variable {self.name!r} needs integral bounds")
 

@@ -10,7 +10,10 @@ weightings scalarise?" are queries (:meth:`Registry.where`), not hand-kept lists
 
 from __future__ import annotations
 
+import functools
 import inspect
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,7 +21,17 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["Entry", "Registry", "UnknownNameError", "reject_unknown"]
+__all__ = [
+    "Entry",
+    "Registry",
+    "UnknownNameError",
+    "deprecated_names",
+    "reject_unknown",
+    "renamed_keywords",
+]
+
+#: The release in which the current deprecated aliases were introduced; they go in the next.
+DEPRECATED_SINCE = "0.1.0"
 
 
 class UnknownNameError(ValueError):
@@ -231,3 +244,72 @@ def check_params(factory: Callable[..., Any], params: dict[str, Any], what: str)
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         return  # a factory taking **kwargs accepts any name (and checks them itself)
     reject_unknown(params, factory_parameters(factory), f"for {what}")
+
+
+# ---------------------------------------------------------------------- renamed names
+def _deprecation(old: str, new: str) -> None:
+    # stacklevel 3: past this helper and the wrapper, to the caller's line.
+    warnings.warn(
+        f"{old} is deprecated since {DEPRECATED_SINCE} and will be removed in the next "
+        f"release; use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def deprecated_names(
+    module: str, renamed: Mapping[str, str], *, otherwise: Callable[[str], Any] | None = None,
+) -> Callable[[str], Any]:
+    """A module-level ``__getattr__`` that still serves the old names of renamed objects.
+
+    ``renamed`` maps each old name to the new one in the same module; reading an old name
+    (``from module import old`` or ``module.old``) emits one :class:`DeprecationWarning`
+    naming the new one and returns the very same object (``old is new``). Old names stay
+    out of ``__all__``, so ``import *`` does not warn. Any other missing name goes to
+    ``otherwise`` (a module's own lazy ``__getattr__``), else raises the usual
+    :class:`AttributeError`.
+
+    Usage, at the end of the module::
+
+        __getattr__ = deprecated_names(__name__, {"normalize": "normalise"})
+    """
+    table = dict(renamed)
+
+    def __getattr__(name: str) -> Any:
+        if name not in table:
+            if otherwise is not None:
+                return otherwise(name)
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        # ``from package import old`` asks twice: the import system's hasattr probe, then
+        # the import statement itself. Warn on the second only, so it is one warning at
+        # the caller's line.
+        if sys._getframe(1).f_globals.get("__name__") != "importlib._bootstrap":
+            _deprecation(f"{module}.{name}", f"{module}.{table[name]}")
+        return getattr(sys.modules[module], table[name])
+
+    return __getattr__
+
+
+def renamed_keywords(**renamed: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator: a function still accepts the old names of its renamed keyword arguments.
+
+    ``@renamed_keywords(ref_front="reference_front")``: a call with ``ref_front=`` emits one
+    :class:`DeprecationWarning` naming ``reference_front`` and passes the value on under the
+    new name; giving both names is a :class:`TypeError`.
+    """
+
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> T:
+            for old, new in renamed.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{fn.__name__}() got both {old}= (deprecated) and "
+                                        f"{new}=; give {new}= only")
+                    _deprecation(f"{fn.__name__}({old}=...)", f"{fn.__name__}({new}=...)")
+                    kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return call
+
+    return wrap

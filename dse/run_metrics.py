@@ -19,6 +19,7 @@ import pandas as pd
 
 from dse.problem import Problem
 from dse.problem_specs import build_problem
+from dse.registry import deprecated_names
 from dse.store import Store
 
 __all__ = [
@@ -28,7 +29,8 @@ __all__ = [
     "reference_for",
     "run_labels",
     "stored_reference",
-    "summarize",
+    "summarise",
+    "summary_text",
 ]
 
 #: Samples of a known Pareto front used as the reference front (HV ratio, IGD, plots).
@@ -135,8 +137,12 @@ def metrics_table(stores: Sequence[Store], labels: Sequence[str] | None = None, 
     return table[keep].reset_index(drop=True)
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (run folder, problem, method): mean and std over seeds of every metric."""
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (run folder, problem, method): mean and std over seeds of every metric.
+
+    .. deprecated:: 0.1.0
+        The old name ``summarize`` still works and warns (one spelling: "-ise").
+    """
     if runs.empty:
         return runs
     agg: dict[str, Any] = {
@@ -158,6 +164,103 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _num(v: Any, fmt: str) -> str:
+    return "-" if v is None or pd.isna(v) else format(v, fmt)
+
+
+def _mean_std(mean: Any, std: Any, n: Any, decimals: int | None = None) -> str:
+    """``mean ± std`` with four significant digits of the mean (or ``decimals``) and the
+    std to the same decimals; the mean alone where one seed gives no spread."""
+    if mean is None or pd.isna(mean):
+        return "-"
+    mean = float(mean)
+    if mean == 0 and decimals is None:
+        return "0"
+    mag = int(np.floor(np.log10(abs(mean)))) if mean != 0 and np.isfinite(mean) else 0
+    d = max(0, 3 - mag) if decimals is None else decimals
+    text = f"{mean:.{d}f}"
+    if int(n) > 1 and not pd.isna(std):
+        text += f" ± {float(std):.{d}f}"
+    return text
+
+
+def summary_text(summary: pd.DataFrame, *, width: int = 100) -> str:
+    """The per-method table of :func:`summarise` as text for a terminal or a log.
+
+    ``*`` marks the best method of each problem (highest mean hypervolume); a spread is
+    shown only where there are several seeds; footnotes say what a hypervolume of 0 means.
+    The table keeps within ``width`` characters by leaving out columns in this order:
+    ``kind``, ``grad_evals``, ``igd``, ``run`` (a footnote names them).
+    """
+    if summary.empty:
+        return "no finished runs"
+    df = summary.reset_index(drop=True)
+    hv = df["hypervolume"].astype(float)
+    best = pd.Series(False, index=df.index)
+    for _, grp in df.groupby("problem", sort=False):
+        top = hv[grp.index].max()
+        if pd.notna(top) and top > 0 and len(grp) > 1:
+            best[grp.index] = hv[grp.index] == top
+    cols: dict[str, list[str]] = {}
+    if df["run"].nunique() > 1:
+        cols["run"] = [str(v) for v in df["run"]]
+    if df["problem"].nunique() > 1:
+        cols["problem"] = [str(v) for v in df["problem"]]
+    cols["method"] = [("* " if b else "  ") + str(m) for b, m in zip(best, df["method"],
+                                                                        strict=True)]
+    cols["kind"] = [str(v) for v in df["kind"]]
+    cols["seeds"] = [str(int(v)) for v in df["seeds"]]
+    cols["hypervolume"] = [_mean_std(m, s, n) for m, s, n in
+                           zip(df["hypervolume"], df["hypervolume_std"], df["seeds"],
+                               strict=True)]
+    if df["hv_ratio"].notna().any():
+        cols["hv_ratio"] = [_mean_std(m, s, n, 4) for m, s, n in
+                            zip(df["hv_ratio"], df["hv_ratio_std"], df["seeds"],
+                                strict=True)]
+    if df["igd"].notna().any():
+        cols["igd"] = [_num(v, ".3g") for v in df["igd"]]
+    cols["evals"] = [_num(v, ".0f") for v in df["n_evals"]]
+    if (df["n_grad_evals"].fillna(0) > 0).any():
+        cols["grad_evals"] = [_num(v, ".0f") for v in df["n_grad_evals"]]
+    cols["time_s"] = [_num(v, ".2f" if v < 100 else ".0f") for v in df["wall_time"]]
+    cols["front"] = [_num(v, ".0f") for v in df["n_front"]]
+
+    def render(names: list[str]) -> list[str]:
+        w = {c: max(len(c), *(len(v) for v in cols[c])) for c in names}
+        left = {"run", "problem", "method", "kind"}
+
+        def row(vals: dict[str, str]) -> str:
+            return "  ".join(vals[c].ljust(w[c]) if c in left else vals[c].rjust(w[c])
+                             for c in names).rstrip()
+
+        head = row({c: ("  " + c if c == "method" else c) for c in names})
+        return [head, *(row({c: cols[c][i] for c in names}) for i in range(len(df)))]
+
+    names = list(cols)
+    dropped = []
+    lines = render(names)
+    for c in ("kind", "grad_evals", "igd", "run"):
+        if max(len(x) for x in lines) <= width:
+            break
+        if c in names:
+            names.remove(c)
+            dropped.append(c)
+            lines = render(names)
+    notes = []
+    if best.any():
+        notes.append("* best mean hypervolume" + (" of its problem"
+                                                  if "problem" in cols else ""))
+    zero = df.loc[hv == 0, "method"].astype(str).tolist()
+    if zero:
+        notes.append(f"hypervolume 0 ({', '.join(zero)}): no design of the front lies "
+                     "inside the reference box (ref = nadir + offset * (nadir - ideal)), "
+                     "so it adds no volume")
+    if dropped:
+        notes.append(f"left out to fit {width} columns: {', '.join(dropped)}")
+    import textwrap
+
+    wrapped = [textwrap.fill(n, width, subsequent_indent="  ") for n in notes]
+    return "\n".join(lines + wrapped)
 
 
 def run_labels(run_dirs: Sequence[str | Path]) -> list[str]:
@@ -166,3 +269,6 @@ def run_labels(run_dirs: Sequence[str | Path]) -> list[str]:
     if len(set(names)) == len(names):
         return names
     return [str(Path(d)) for d in run_dirs]
+
+
+__getattr__ = deprecated_names(__name__, {"summarize": "summarise"})

@@ -4,7 +4,9 @@
 jobs its run folder's database already holds (so rerunning a killed sweep resumes it), runs
 the rest in-process or on Dask (:mod:`dse.executor`), and writes each finished job to the
 database (:mod:`dse.store`) in one transaction as soon as it comes back. It then writes the
-tables and, unless switched off, the plots.
+tables and, unless switched off, the plots. It shows a header and each job's progress on
+stderr (:mod:`dse.progress`); Ctrl-C raises :class:`SweepInterrupted` (a
+``KeyboardInterrupt`` that says how many jobs are stored).
 
 Metrics follow one rule everywhere (:mod:`dse.run_metrics`, re-exported here).
 
@@ -21,12 +23,13 @@ Run folder layout::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,8 @@ from dse.config import (
 )
 from dse.executor import LocalExecutor, make_executor
 from dse.problem_specs import build_problem, spec_files, spec_label
+from dse.progress import Progress
+from dse.registry import deprecated_names
 from dse.result import Result
 from dse.run_metrics import (
     front_metrics,
@@ -51,7 +56,7 @@ from dse.run_metrics import (
     reference_for,
     run_labels,
     stored_reference,
-    summarize,
+    summarise,
 )
 from dse.store import Store
 
@@ -59,6 +64,7 @@ __all__ = [
     "Job",
     "JobOutput",
     "SweepFolderWarning",
+    "SweepInterrupted",
     "SweepReport",
     "build_jobs",
     "compare_runs",
@@ -70,7 +76,7 @@ __all__ = [
     "run_job",
     "run_sweep",
     "stored_reference",
-    "summarize",
+    "summarise",
 ]
 
 
@@ -135,13 +141,15 @@ def build_jobs(cfg: SweepConfig) -> list[Job]:
     ]
 
 
-def run_job(job: Job) -> JobOutput:
-    """Build the problem, solve, and measure the front (runs on any worker)."""
+def run_job(job: Job, progress: Callable[..., None] | None = None) -> JobOutput:
+    """Build the problem, solve, and measure the front (runs on any worker).
+
+    ``progress`` is :func:`dse.solvers.solve`'s callback (in this process only)."""
     from dse.solvers import solve
 
     problem = build_problem(job.problem, **job.problem_params)
     result = solve(problem, job.method, budget=job.budget, seed=job.seed, device=job.device,
-                   **job.params)
+                   progress=progress, **job.params)
     ref_front, ref = reference_for(problem, job.ref_offset)
     metrics = front_metrics(result.front_F, ref_front, ref) if ref is not None else {}
     if ref is not None:
@@ -178,63 +186,88 @@ class SweepFolderWarning(UserWarning):
     """A sweep adds runs to a folder that holds another configuration's runs."""
 
 
-class _Progress:
-    """Progress of a sweep on stderr: tqdm bars (overall + one per method) on a terminal;
-    in a log (stderr not a terminal) one plain line per finished job, since redrawn bars
-    there turn into pages of control characters."""
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C (a :class:`KeyboardInterrupt`): what it had stored stays,
+    and the same call continues it."""
 
-    def __init__(self, jobs: Sequence[Job], quiet: bool) -> None:
-        self.quiet, self.n, self.k = quiet, len(jobs), 0
-        self.bars = not quiet and sys.stderr.isatty()
-        self.start = time.perf_counter()
-        if self.bars:
-            from tqdm import tqdm  # plain bars: tqdm.auto wants ipywidgets in notebooks
-
-            methods = list(dict.fromkeys(j.method for j in jobs))
-            self.overall = tqdm(total=len(jobs), desc="overall", position=0,
-                                file=sys.stderr, leave=True, dynamic_ncols=True)
-            self.per = {
-                m: tqdm(total=sum(j.method == m for j in jobs), desc=f"  {m}",
-                        position=i + 1, file=sys.stderr, leave=True, dynamic_ncols=True)
-                for i, m in enumerate(methods)
-            }
-
-    def done(self, job: Job, hv: float | None = None, error: str | None = None) -> None:
-        self.k += 1
-        if self.quiet:
-            return
-        if self.bars:
-            if hv is not None:
-                self.per[job.method].set_postfix(hv=f"{hv:.4g}", refresh=False)
-            self.per[job.method].update(1)
-            self.overall.update(1)
-            return
-        what = (f"failed: {error}" if error is not None
-                else f"hv={hv:.6g}" if hv is not None else "done")
-        print(f"[{self.k}/{self.n}] {job.method} seed={job.seed}: {what} "
-              f"({time.perf_counter() - self.start:.1f} s)", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bars:
-            for bar in (*self.per.values(), self.overall):
-                bar.close()
+    def __init__(self, run_dir: Path, n_stored: int, n_jobs: int) -> None:
+        self.run_dir, self.n_stored, self.n_jobs = run_dir, n_stored, n_jobs
+        super().__init__(
+            f"interrupted: {n_stored} of {n_jobs} jobs stored in {run_dir}; rerun the same "
+            "command to continue")
 
 
-def _claimed_runs(ex: Any, store: Store, todo: Sequence[Job], elsewhere: list[Job]
-                  ) -> Iterator[tuple[Job, Any]]:
+def _label(job: Job) -> str:
+    return f"{job.method} seed={job.seed}"
+
+
+def _header(cfg: SweepConfig, jobs: Sequence[Job], n_todo: int, run_dir: Path) -> str:
+    """What the sweep is about to do, in a few short lines."""
+    params = ", ".join(f"{k}={v}" for k, v in cfg.problem.params.items())
+    methods = list(dict.fromkeys(j.method for j in jobs))
+    seeds = sorted({j.seed for j in jobs})
+    budgets = {j.method: j.budget for j in jobs}
+    if len(set(budgets.values())) == 1:
+        b = next(iter(budgets.values()))
+        budget = f"{b} evaluations per job" if b is not None else "each method's default"
+    else:
+        budget = ", ".join(f"{m} {'default' if b is None else b}"
+                           for m, b in budgets.items())
+    stored = len(jobs) - n_todo
+    where = ("" if cfg.executor.name == "local"
+             else f"; executor {cfg.executor.name} ({cfg.executor.address or 'local cluster'})")
+    return "\n".join([
+        f"sweep {cfg.problem.name}{f' ({params})' if params else ''}: {len(jobs)} jobs "
+        f"({len(methods)} methods x {len(seeds)} seeds), {n_todo} to run"
+        f"{f', {stored} already stored' if stored else ''}{where}",
+        f"  methods    {', '.join(methods)}",
+        f"  seeds      {', '.join(map(str, seeds))}",
+        f"  budget     {budget}",
+        f"  run folder {run_dir}",
+    ])
+
+
+def _finished_text(out: JobOutput) -> str:
+    m = out.metrics
+    parts = []
+    if m.get("hypervolume") is not None:
+        ratio = m.get("hv_ratio")
+        parts.append(f"hv {m['hypervolume']:.6g}"
+                     + (f" (ratio {ratio:.4f})" if ratio is not None else ""))
+    parts.append(f"{out.result.n_evals} evals")
+    if out.result.n_grad_evals:
+        parts.append(f"{out.result.n_grad_evals} grad evals")
+    return ", ".join(parts)
+
+
+def _n_stored(run_dir: Path, keys: set[str]) -> int:
+    try:
+        with Store(run_dir, create=False) as store:
+            return len(keys & store.job_keys())
+    except (OSError, ValueError):  # no database yet (interrupted before it was made)
+        return 0
+
+
+def _claimed_runs(ex: Any, store: Store, todo: Sequence[Job], elsewhere: list[Job],
+                  progress: Progress) -> Iterator[tuple[Job, Any]]:
     """Run the jobs this sweep can claim; those another live sweep holds go to
     ``elsewhere``. In this process a job is claimed just before it runs, so two sweeps
-    into one folder take turns; an executor with workers gets its claims up front."""
+    into one folder take turns, and it reports its progress inside the job; an executor
+    with workers gets its claims up front (and reports jobs as they end)."""
     if isinstance(ex, LocalExecutor):
         for job in todo:
             if store.claim(job.key):
-                yield from ex.map_unordered(run_job, [job])
+                progress.start(_label(job), job.budget)
+                fn = functools.partial(run_job, progress=progress.solver_hook())
+                yield from ex.map_unordered(fn, [job])
             else:
                 elsewhere.append(job)
+                progress.n_jobs -= 1
         return
     mine = []
     for job in todo:
         (mine if store.claim(job.key) else elsewhere).append(job)
+    progress.n_jobs = len(mine)
     yield from ex.map_unordered(run_job, mine)
 
 
@@ -295,61 +328,69 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
         raise ConfigError(f"cannot create the run folder {str(run_dir)!r}: "
                           f"{exc.strerror or exc}") from None
     jobs = build_jobs(cfg)
-    failures: list[tuple[str, str]] = []
-    # The database first: a damaged one stops the sweep before anything is written.
-    with Store(run_dir) as store:
-        text = to_yaml(cfg)
-        _warn_if_other_config(run_dir, store, problem.name, jobs)
-        (run_dir / "config.yaml").write_text(text)
-        # A later sweep pointed at the same out= (more methods or seeds) replaces
-        # config.yaml; each distinct config is kept beside it.
-        (run_dir / "configs").mkdir(exist_ok=True)
-        (run_dir / "configs" / f"{config_hash(cfg)}.yaml").write_text(text)
-        store.set_meta("config", text)
-        done = store.job_keys()
-        todo = [j for j in jobs if j.key not in done]
-        n_run = 0
-        elsewhere: list[Job] = []
-        if todo:
-            progress = _Progress(todo, cfg.quiet)
-            ex = executor or make_executor(
-                cfg.executor.name, address=cfg.executor.address,
-                n_workers=cfg.executor.n_workers,
-                threads_per_worker=cfg.executor.threads_per_worker)
+    keys = {j.key for j in jobs}
+    try:
+        failures: list[tuple[str, str]] = []
+        # The database first: a damaged one stops the sweep before anything is written.
+        with Store(run_dir) as store:
+            text = to_yaml(cfg)
+            _warn_if_other_config(run_dir, store, problem.name, jobs)
+            (run_dir / "config.yaml").write_text(text)
+            # A later sweep pointed at the same out= (more methods or seeds) replaces
+            # config.yaml; each distinct config is kept beside it.
+            (run_dir / "configs").mkdir(exist_ok=True)
+            (run_dir / "configs" / f"{config_hash(cfg)}.yaml").write_text(text)
+            store.set_meta("config", text)
+            done = store.job_keys()
+            todo = [j for j in jobs if j.key not in done]
+            n_run = 0
+            elsewhere: list[Job] = []
+            progress = Progress(len(todo), quiet=cfg.quiet)
             try:
-                if hasattr(ex, "ship"):
-                    ex.ship(spec_files(cfg.problem.name))
-                for job, out in _claimed_runs(ex, store, todo, elsewhere):
-                    if isinstance(out, BaseException):
-                        failures.append((job.key, f"{type(out).__name__}: {out}"))
-                        progress.done(job, error=failures[-1][1])
-                    else:
-                        store.write(job.key, out.result, metrics=out.metrics, info={
-                            "problem_params": job.problem_params, "kind": job.kind,
-                            "budget": job.budget, "device": job.device,
-                            "config": job.settings(),
-                        })
-                        n_run += 1
-                        progress.done(job, hv=out.metrics.get("hypervolume"))
+                progress.say(_header(cfg, jobs, len(todo), run_dir))
+                if todo:
+                    ex = executor or make_executor(
+                        cfg.executor.name, address=cfg.executor.address,
+                        n_workers=cfg.executor.n_workers,
+                        threads_per_worker=cfg.executor.threads_per_worker)
+                    try:
+                        if hasattr(ex, "ship"):
+                            ex.ship(spec_files(cfg.problem.name))
+                        for job, out in _claimed_runs(ex, store, todo, elsewhere, progress):
+                            if isinstance(out, BaseException):
+                                failures.append((job.key, f"{type(out).__name__}: {out}"))
+                                progress.finish(_label(job), failures[-1][1], failed=True)
+                            else:
+                                store.write(job.key, out.result, metrics=out.metrics, info={
+                                    "problem_params": job.problem_params, "kind": job.kind,
+                                    "budget": job.budget, "device": job.device,
+                                    "config": job.settings(),
+                                })
+                                n_run += 1
+                                progress.finish(_label(job), _finished_text(out),
+                                                wall_time=out.result.wall_time)
+                    finally:
+                        store.release_claims()
+                        if executor is None:
+                            ex.close()
             finally:
-                store.release_claims()
-                if executor is None:
-                    ex.close()
                 progress.close()
-        if elsewhere and not cfg.quiet:
-            print(f"{len(elsewhere)} job(s) left to another sweep running in {run_dir}",
-                  file=sys.stderr)
-        keys = {j.key for j in jobs}
-        runs = metrics_table([store], [run_dir.name], offset=cfg.ref_offset, job_keys=keys)
-    summary = summarize(runs)
-    if not runs.empty:
-        runs.to_csv(run_dir / "runs.csv", index=False)
-        summary.to_csv(run_dir / "summary.csv", index=False)
-    plots: list[Path] = []
-    if cfg.plots and not runs.empty:
-        from dse.plots import plot_run
+            if elsewhere and not cfg.quiet:
+                print(f"{len(elsewhere)} job(s) left to another sweep running in {run_dir}",
+                      file=sys.stderr)
+            runs = metrics_table([store], [run_dir.name], offset=cfg.ref_offset, job_keys=keys)
+        summary = summarise(runs)
+        if not runs.empty:
+            runs.to_csv(run_dir / "runs.csv", index=False)
+            summary.to_csv(run_dir / "summary.csv", index=False)
+        plots: list[Path] = []
+        if cfg.plots and not runs.empty:
+            from dse.plots import plot_run
 
-        plots = plot_run(run_dir, job_keys=keys, offset=cfg.ref_offset)
+            plots = plot_run(run_dir, job_keys=keys, offset=cfg.ref_offset)
+    except KeyboardInterrupt:
+        # Ctrl-C: every finished job is stored (one transaction each); say how many.
+        raise SweepInterrupted(run_dir, _n_stored(run_dir, keys), len(jobs)) from None
     return SweepReport(run_dir=run_dir, runs=runs, summary=summary, n_run=n_run,
                        n_elsewhere=len(elsewhere),
                        n_skipped=len(jobs) - len(todo), failures=failures, plots=plots,
@@ -376,4 +417,7 @@ def compare_runs(run_dirs: Sequence[str | Path], *, offset: float = 0.1) -> tupl
     finally:
         for s in stores:
             s.close()
-    return runs, summarize(runs)
+    return runs, summarise(runs)
+
+
+__getattr__ = deprecated_names(__name__, {"summarize": "summarise"})

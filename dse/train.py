@@ -2,7 +2,8 @@
 
 Two loops share one way of turning task gradients into an update:
 
-* :func:`train` trains a multi-task model (an :class:`~problems.mtl.base.MTLTask`): per
+* :func:`train` trains a multi-task model (any :class:`~dse.mtl_task.MTLTaskProtocol`,
+  e.g. ``problems.mtl.multidigits()``): per
   step, the ``T`` task losses of a mini-batch, their Jacobian w.r.t. the shared
   parameters, the Gramian of its rows, weights from the weighting, ``weights @ J`` into
   the shared ``.grad``, and a torch optimiser step. The Jacobian costs one backward per
@@ -15,13 +16,14 @@ Two loops share one way of turning task gradients into an update:
   differentiable :class:`~dse.problem.Problem`, for a batch of starting points at once
   (the CAGrad toy's trajectories, the advisor's short descent).
 
-Weightings are given by registry name (``"cagrad"``), with ``method_params``, or as an
-object from :func:`dse.gradient.get_weighting`; stateless ones are called on the Gramian,
-stateful ones (uncertainty, GradNorm, DWA, loss normalisation) go through their explicit
-``init`` / ``update``. Heads (parameters of one task only) get their task's gradient,
-scaled by the task weight for methods that scalarise the loss (equal / linear weights and
-the stateful loss weightings) and unscaled for the gradient-aggregation methods (MGDA,
-CAGrad, PCGrad, IMTL-G, UPGrad, gradient normalisation), as in Sener & Koltun and TorchJD.
+Weightings (``weighting=``) are given by registry name (``"cagrad"``), with
+``method_params``, or as an object from :func:`dse.gradient.get_weighting`; stateless ones
+are called on the Gramian, stateful ones (uncertainty, GradNorm, DWA, loss normalisation)
+go through their explicit ``init`` / ``update``. Heads (parameters of one task only) get
+their task's gradient, scaled by the task weight for methods that scalarise the loss (equal
+/ linear weights and the stateful loss weightings) and unscaled for the
+gradient-aggregation methods (MGDA, CAGrad, PCGrad, IMTL-G, UPGrad, gradient
+normalisation), as in Sener & Koltun and TorchJD.
 
 Metrics and Delta_m
 -------------------
@@ -46,6 +48,8 @@ import torch
 from torch import Tensor
 
 from dse.device import resolve_device
+from dse.mtl_task import MTLTaskProtocol
+from dse.registry import renamed_keywords
 
 __all__ = [
     "DescentResult",
@@ -151,7 +155,7 @@ class _Combiner:
 
 
 # ---------------------------------------------------------------------- evaluation
-def evaluate_model(model: torch.nn.Module, task: Any, split: str = "test", *,
+def evaluate_model(model: torch.nn.Module, task: MTLTaskProtocol, split: str = "test", *,
                    device: str | torch.device | None = None,
                    batch_size: int = 4096) -> dict[str, dict[str, float]]:
     """Per-task loss and metric of ``model`` on one split.
@@ -233,9 +237,10 @@ class TrainResult:
         return np.array([table[t][key] for t in table])
 
 
+@renamed_keywords(method="weighting")
 def train(
-    task: Any,
-    method: Any = "mean",
+    task: MTLTaskProtocol,
+    weighting: Any = "mean",
     *,
     method_params: dict[str, Any] | None = None,
     steps: int | None = None,
@@ -256,11 +261,15 @@ def train(
     Parameters
     ----------
     task
-        An :class:`~problems.mtl.base.MTLTask` (e.g. ``problems.mtl.multidigits()``).
-    method
+        Any :class:`~dse.mtl_task.MTLTaskProtocol` (e.g. ``problems.mtl.multidigits()``).
+    weighting
         Weighting name from :func:`dse.gradient.list_weightings` (``"mean"``, ``"mgda"``,
         ``"cagrad"``, ``"pcgrad"``, ``"upgrad"``, ``"imtl_g"``, ``"gradnorm"``,
         ``"uncertainty"``, ``"dwa"``, ``"loss_norm"``, ...), or a weighting object.
+
+        .. deprecated:: 0.1.0
+            Its old keyword ``method=`` (``method`` is a solver in :func:`dse.solve`)
+            still works, with a :class:`DeprecationWarning`, for one release.
     method_params
         Parameters of the named weighting (``{"c": 0.5}``).
     steps, lr
@@ -300,9 +309,8 @@ def train(
     -------
     TrainResult
     """
-    from tqdm.auto import tqdm
-
     from dse.gradient import gramian, param_slices, scalarising_weightings, task_jacobian
+    from dse.progress import track as tqdm  # live line in a terminal, plain lines in a log
 
     dev = resolve_device(device)
     steps = int(task.steps if steps is None else steps)
@@ -321,7 +329,7 @@ def train(
     if jacobian not in ("params", "features"):
         raise ValueError(f"jacobian must be 'params' or 'features', got {jacobian!r}")
     features = jacobian == "features" and not single
-    weighting = None if single else resolve_method(method, method_params)
+    weighting = None if single else resolve_method(weighting, method_params)
     name = f"single_{task.task_names[active[0]]}" if single else _method_name(weighting)
 
     model = task.make_model(seed).to(dev)
@@ -578,9 +586,10 @@ class DescentResult:
         return self.F[-1]
 
 
+@renamed_keywords(method="weighting")
 def descend(
     problem: Any,
-    method: Any = "mean",
+    weighting: Any = "mean",
     x0: Any = None,
     *,
     method_params: dict[str, Any] | None = None,
@@ -588,11 +597,16 @@ def descend(
 ) -> DescentResult:
     """Gradient descent on a differentiable problem's variables with one weighting.
 
-    Shorthand for :func:`descend_many` with a single method; see there for the keyword
-    arguments (``steps``, ``lr``, ``optimizer``, ``record_every``, ``device``, ``dtype``,
-    ``seed``, ``project``, ``progress``).
+    Shorthand for :func:`descend_many` with a single weighting (a name, with
+    ``method_params``, or an object); see there for the keyword arguments (``steps``,
+    ``lr``, ``optimizer``, ``record_every``, ``device``, ``dtype``, ``seed``, ``project``,
+    ``progress``).
+
+    .. deprecated:: 0.1.0
+        The old keyword ``method=`` for ``weighting=`` still works, with a
+        :class:`DeprecationWarning`, for one release.
     """
-    w = resolve_method(method, method_params)
+    w = resolve_method(weighting, method_params)
     return descend_many(problem, {"_": w}, x0, **kwargs)["_"]
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dse.advisor import Report, diagnose, diagnose_problem
+from dse.advisor import RECOMMENDATIONS, Report, diagnose, diagnose_problem
+from dse.gradient import WEIGHTINGS
 from dse.problem import Categorical, Problem, Real
 
 
@@ -41,13 +42,32 @@ def test_mismatched_scales_get_normalisation() -> None:
 
 
 def test_opposed_objectives_get_conflict_methods_and_a_sweep() -> None:
+    from dse.solvers import SOLVERS
+
     # Centres on opposite corners: between them the gradients point in opposite directions,
     # and the descent ends on the segment joining them (the Pareto set), still opposed.
     r = diagnose_problem(_Quadratics([[-1.0, -1.0], [1.0, 1.0]], [1.0, 1.0]), steps=200)
     assert {"conflicting", "tradeoff"} <= r.verdicts
-    assert r.recommended[0] == "pareto_sweep"
+    # The sweep advised first is a registered solver ("epo"), no longer a dead name.
+    assert r.recommended[0] == "epo"
+    assert all(name in WEIGHTINGS for name in r.recommended) and "epo" in SOLVERS
     assert {"cagrad", "mgda", "pcgrad"} <= set(r.recommended)
     assert r.stats["late_cos"] < -0.9
+
+
+def test_every_recommendation_is_a_registered_name() -> None:
+    """What the advisor can recommend is found by name: each rule's names are weightings
+    (train(task, name) takes them) and the trade-off's sweep is a solver as well
+    (solve(problem, name)); a renamed or removed entry fails here, not in a user's run."""
+    from dse.solvers import SOLVERS, list_solvers
+
+    assert set(RECOMMENDATIONS) == {"mismatched", "conflicting", "tradeoff", "aligned", "none"}
+    for verdict, names in RECOMMENDATIONS.items():
+        for name in names:
+            assert name in WEIGHTINGS, (verdict, name)
+    solvers = {s["name"] for s in list_solvers()}
+    for name in RECOMMENDATIONS["tradeoff"]:
+        assert name in solvers and SOLVERS.entry(name).meta["kind"] == "gradient"
 
 
 def test_registered_problems_and_tasks() -> None:

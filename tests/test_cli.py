@@ -79,8 +79,8 @@ def test_errors_are_one_line_naming_valid_choices(argv: list[str], words: list[s
         assert w in err, (w, err)
 
 
-def test_sweep_prints_table_and_quiet_prints_nothing(two_runs, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture) -> None:
+def test_sweep_prints_table_and_quiet_only_the_folder(two_runs, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
     a, _ = two_runs
     capsys.readouterr()
     # Rerun of the same command: everything skipped, the table printed again.
@@ -89,7 +89,7 @@ def test_sweep_prints_table_and_quiet_prints_nothing(two_runs, tmp_path: Path,
     assert "skipped (already stored): 2" in out and "hypervolume" in out and "nsga2" in out
     assert cli.main(["sweep", *SMALL, f"out={a}", "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
+    assert captured.out == f"run folder: {a}\n" and captured.err == ""
 
 
 def test_compare_plot_export(two_runs, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _helpers import count_stored_runs
 
-from dse.store import DB_NAME, Store
+from dse.store import Store
 from dse.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,17 +25,6 @@ ARGS = [
     "plots=false",
 ]
 N_JOBS = 4
-
-
-def _count(folder: Path) -> int:
-    try:
-        con = sqlite3.connect(folder / DB_NAME, timeout=5)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # not created yet
-        return 0
 
 
 def _fronts(folder: Path) -> dict[tuple[str, int], np.ndarray]:
@@ -62,14 +51,14 @@ def test_sigkill_mid_sweep_then_rerun(tmp_path: Path) -> None:
     out = None
     while time.monotonic() < deadline and proc.poll() is None:
         out = out or _run_folder(tmp_path)
-        if out is not None and _count(out) >= 1:
+        if out is not None and count_stored_runs(out) >= 1:
             break
         time.sleep(0.02)
     assert out is not None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
-    stored = _count(out)
+    stored = count_stored_runs(out)
     assert 1 <= stored < N_JOBS, f"kill should land mid-sweep, found {stored} jobs stored"
     with Store(out) as store:
         assert store.integrity_check() == "ok"

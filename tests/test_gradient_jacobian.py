@@ -95,7 +95,7 @@ def test_mtl_backward_then_optimiser_steps_and_mgda_does_not_conflict() -> None:
 def test_registry_lists_every_required_name_with_kind() -> None:
     infos = {i.name: i for i in list_weightings()}
     for name in ["linear", "mean", "mgda", "cagrad", "pcgrad", "imtl_g", "upgrad",
-                 "grad_normalization", "chebyshev", "epo"]:
+                 "grad_normalisation", "chebyshev", "epo"]:
         assert infos[name].kind == "stateless", name
     for name in ["uncertainty", "gradnorm", "dwa", "loss_norm"]:
         assert infos[name].kind == "stateful", name

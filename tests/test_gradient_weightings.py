@@ -48,7 +48,7 @@ def make_jacobian(structure: str, K: int, P: int, *, seed: int,
 
 GRAMIAN_METHODS = {
     "mean": {}, "mgda": {}, "cagrad": {}, "pcgrad": {}, "imtl_g": {}, "upgrad": {},
-    "grad_normalization": {},
+    "grad_normalisation": {},
 }
 
 
@@ -305,7 +305,7 @@ def test_upgrad_kkt(structure: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["mean", "mgda", "cagrad", "imtl_g", "upgrad",
-                                  "grad_normalization"])
+                                  "grad_normalisation"])
 @pytest.mark.parametrize("structure", STRUCTURES[:4])
 def test_permutation_invariance(name: str, structure: str) -> None:
     J = make_jacobian(structure, 6, 9, seed=3)
@@ -384,9 +384,9 @@ def test_linear_and_mean() -> None:
                                                                     dtype=torch.float64))
 
 
-def test_grad_normalization_gives_unit_sum() -> None:
+def test_grad_normalisation_gives_unit_sum() -> None:
     J = make_jacobian("zero_row", 3, 5, seed=0)
-    d = aggregate(J, "grad_normalization")
+    d = aggregate(J, "grad_normalisation")
     expected = sum(g / g.norm() for g in J if g.norm() > 0)
     torch.testing.assert_close(d, expected)
 

@@ -27,7 +27,7 @@ from dse.indicators import (
     ideal_nadir,
     igd,
     igd_plus,
-    normalize,
+    normalise,
     reference_point,
     spacing,
 )
@@ -289,18 +289,18 @@ def test_spacing_edge_cases() -> None:
 # ---------------------------------------------------------------- normalisation and ref point
 def test_normalize() -> None:
     F = readonly([[1.0, 10.0, 5.0], [3.0, 30.0, 5.0]])
-    out = normalize(F, ideal=[1.0, 10.0, 5.0], nadir=[3.0, 30.0, 5.0])
+    out = normalise(F, ideal=[1.0, 10.0, 5.0], nadir=[3.0, 30.0, 5.0])
     assert out.tolist() == [[0.0, 0.0, 0.0], [1.0, 1.0, 0.0]]  # degenerate: shift only
     T = torch.tensor(np.array(F), dtype=torch.float32, requires_grad=True)
-    out_t = normalize(T, [1.0, 10.0, 5.0], [3.0, 30.0, 5.0])
+    out_t = normalise(T, [1.0, 10.0, 5.0], [3.0, 30.0, 5.0])
     assert out_t.dtype == torch.float32 and out_t.requires_grad
     assert out_t.detach().numpy().tolist() == out.tolist()
-    batched = normalize(np.ones((2, 4, 3)), [0.0, 0.0, 0.0], [2.0, 2.0, 2.0])
+    batched = normalise(np.ones((2, 4, 3)), [0.0, 0.0, 0.0], [2.0, 2.0, 2.0])
     assert batched.shape == (2, 4, 3) and np.all(batched == 0.5)
     with pytest.raises(ValueError, match="nadir must be >= ideal"):
-        normalize(F, [1.0, 1.0, 1.0], [0.0, 2.0, 2.0])
+        normalise(F, [1.0, 1.0, 1.0], [0.0, 2.0, 2.0])
     with pytest.raises(ValueError, match=r"ideal must have shape \(3,\), got shape \(2,\)"):
-        normalize(F, [1.0, 1.0], [2.0, 2.0, 2.0])
+        normalise(F, [1.0, 1.0], [2.0, 2.0, 2.0])
 
 
 def test_reference_point_rule() -> None:
@@ -308,7 +308,7 @@ def test_reference_point_rule() -> None:
     ref = reference_point(ideal, nadir)
     np.testing.assert_allclose(ref, nadir + 0.1 * (nadir - ideal))
     # invariant to rescaling: in normalised space it is 1 + offset everywhere
-    np.testing.assert_allclose(normalize(ref, ideal, nadir), [1.1, 1.1, 1.1])
+    np.testing.assert_allclose(normalise(ref, ideal, nadir), [1.1, 1.1, 1.1])
     np.testing.assert_allclose(reference_point(ideal, nadir, offset=0.5),
                                nadir + 0.5 * (nadir - ideal))
     # degenerate ranges still give a point strictly worse than the nadir

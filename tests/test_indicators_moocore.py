@@ -14,7 +14,7 @@ import torch
 from test_numerics_extreme import brute_igd
 from test_numerics_extreme import plain_igd as numpy_igd
 
-from dse.indicators import epsilon_additive, igd, igd_plus, normalize
+from dse.indicators import epsilon_additive, igd, igd_plus, normalise
 
 REL = 1e-12
 
@@ -158,7 +158,7 @@ def test_inputs_kept_and_torch_gives_the_same_values() -> None:
     assert np.array_equal(F, before[0]) and np.array_equal(R, before[1])
 
 
-def test_normalize_agrees_with_moocore_normalise() -> None:
+def test_normalise_agrees_with_moocore_normalise() -> None:
     """Bit for bit where moocore's normalise applies (2-D numpy, two or more objectives,
     degenerate ranges only shifted): kept as the project's own for the other inputs it takes
     (a single point, one objective, batches, torch), see its docstring."""
@@ -169,5 +169,5 @@ def test_normalize_agrees_with_moocore_normalise() -> None:
         lo, hi = X.min(axis=0) - rng.random(m), X.max(axis=0) + rng.random(m)
         if case % 4 == 0:
             hi[0] = lo[0]  # a degenerate range
-        ours = normalize(X, lo, hi)
+        ours = normalise(X, lo, hi)
         assert np.array_equal(ours, moocore.normalise(X, lower=lo, upper=hi)), f"case={case}"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dse.mtl_table import compare_methods, summarize_methods
+from dse.mtl_table import compare_methods, summarise_methods
 from dse.train import train
 from problems.mtl import multidigits
 
@@ -53,7 +53,7 @@ def test_delta_m_is_against_the_same_seeds_single_task_models(task, runs) -> Non
 
 
 def test_summary_is_mean_and_sample_std_over_seeds(runs) -> None:
-    summary = summarize_methods(runs)
+    summary = summarise_methods(runs)
     assert list(summary.index) == [*METHODS, "single-task"]
     for label in METHODS:
         v = runs.loc[runs["method"] == label, "delta_m"].to_numpy()
@@ -75,4 +75,4 @@ def test_bad_input(task) -> None:
     with pytest.raises(ValueError, match="unknown weighting 'nope'"):
         compare_methods(task, ["nope"], seeds=(0,), steps=1)
     with pytest.raises(ValueError, match="compare_methods"):
-        summarize_methods(pd.DataFrame({"a": [1]}))
+        summarise_methods(pd.DataFrame({"a": [1]}))

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dse.pareto import dominates, nondominated, pareto_front, pareto_rank
+from dse.pareto import dominates, nondominated, nondominated_front, pareto_rank
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -217,20 +217,21 @@ def test_array_like_input_goes_numpy_route() -> None:
     assert isinstance(got, np.ndarray) and got.tolist() == [True, True, False]
 
 
-# ---------------------------------------------------------------- pareto_front
+# ---------------------------------------------------------------- nondominated_front
 def test_pareto_front_returns_copies_in_order() -> None:
     F = readonly(np.array([[2.0, 2.0], [1.0, 3.0], [3.0, 3.0], [3.0, 1.0]]))
-    front = pareto_front(F)
+    front = nondominated_front(F)
     assert front.tolist() == [[2.0, 2.0], [1.0, 3.0], [3.0, 1.0]]
     front[0, 0] = 99.0  # a copy: writable and independent of F
     assert F[0, 0] == 2.0
     T = torch.as_tensor(np.array(F))
-    tf = pareto_front(T)
+    tf = nondominated_front(T)
     tf[0, 0] = 99.0
     assert T[0, 0] == 2.0
-    assert pareto_front(np.array([[1.0, 1.0], [1.0, 1.0]]), keep_duplicates=False).shape == (1, 2)
+    twins = np.array([[1.0, 1.0], [1.0, 1.0]])
+    assert nondominated_front(twins, keep_duplicates=False).shape == (1, 2)
     with pytest.raises(ValueError, match="one point set"):
-        pareto_front(torch.zeros(2, 3, 2))
+        nondominated_front(torch.zeros(2, 3, 2))
 
 
 # ---------------------------------------------------------------- pareto_rank

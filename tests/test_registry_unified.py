@@ -159,7 +159,7 @@ def test_weighting_entries_carry_kind_needs_and_parameters() -> None:
             cls.kind, cls.needs_gramian, cls.needs_losses)
         assert info.params == dict(e.meta["parameters"]) and info.aliases == e.aliases
     # The aliases the gradient registry used to keep in a table of its own.
-    for alias, name in [("weighted_sum", "linear"), ("gradnorm_unit", "grad_normalization"),
+    for alias, name in [("weighted_sum", "linear"), ("gradnorm_unit", "grad_normalisation"),
                         ("imtlg", "imtl_g"), ("kendall", "uncertainty")]:
         assert WEIGHTINGS.canonical(alias) == name
     assert get_weighting("Kendall").name == "uncertainty"

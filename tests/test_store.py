@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import count_stored_runs
 
 from dse.result import Result
 from dse.store import DB_NAME, Store
@@ -185,29 +186,16 @@ while True:
 """
 
 
-def _count(folder: Path) -> int:
-    if not (folder / DB_NAME).exists():
-        return 0
-    try:
-        con = sqlite3.connect(folder / DB_NAME, timeout=5)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
-
 def test_sigkill_during_writes_never_corrupts(tmp_path: Path) -> None:
     """Kill a process that writes jobs as fast as it can; every stored job is whole."""
     code = _WRITER.format(tests=str(ROOT / "tests"), db=str(tmp_path))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for extra in (0.037,):
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
-        before = _count(tmp_path)
+        before = count_stored_runs(tmp_path)
         deadline = time.monotonic() + 60
         # Kill once the writer is busy (a few more jobs stored), at an arbitrary moment.
-        while _count(tmp_path) < before + 3 and time.monotonic() < deadline:
+        while count_stored_runs(tmp_path) < before + 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(extra)
         os.kill(proc.pid, signal.SIGKILL)

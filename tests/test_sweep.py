@@ -14,7 +14,7 @@ import dse.solvers
 from dse.indicators import reference_point
 from dse.problem import get_problem
 from dse.store import Store
-from dse.sweep import build_jobs, compare_runs, metrics_table, run_sweep, summarize
+from dse.sweep import build_jobs, compare_runs, metrics_table, run_sweep, summarise
 
 BASE = [
     "problem=zdt1", "problem.n_var=6", "methods=[nsga2,weighted_sum]", "solver.budget=400",
@@ -163,7 +163,7 @@ def test_compare_two_folders(first, tmp_path: Path) -> None:
     theirs = runs[runs["run"] == "run"].set_index(["method", "seed"])["hypervolume"]
     assert np.allclose(mine.sort_index(), theirs.sort_index())
     assert len(summary) == 3
-    assert summarize(runs.iloc[:0]).empty
+    assert summarise(runs.iloc[:0]).empty
     with pytest.raises(ValueError):
         compare_runs([])
 
@@ -188,17 +188,19 @@ def test_runs_of_an_unregistered_problem_are_still_measured(tmp_path: Path) -> N
 
 
 def test_progress_in_a_log_is_one_plain_line_per_job(tmp_path: Path, capsys) -> None:
-    """stderr that is not a terminal (CI logs, files) gets one line per finished job, no
-    redrawn bars; quiet=true prints nothing."""
+    """stderr that is not a terminal (CI logs, files) gets a short header, then one line
+    per finished job with its own wall time, no redrawn bars; quiet=true prints nothing."""
     import re
 
     sweep(tmp_path / "a", "seeds=[0,1]", "quiet=false")
     err = capsys.readouterr().err
     assert "\r" not in err and "\x1b" not in err
     lines = err.strip().splitlines()
-    assert len(lines) == 4, err
-    pattern = r"\[(\d)/4\] (nsga2|weighted_sum) seed=[01]: hv=[0-9.e+-]+ \(\d+\.\d s\)"
-    assert [int(re.fullmatch(pattern, line).group(1)) for line in lines] == [1, 2, 3, 4]
+    assert len(lines) == 5 + 4, err
+    assert lines[0].startswith("sweep zdt1") and lines[4].endswith(str(tmp_path / "a"))
+    pattern = (r"\[(\d)/4\] (nsga2|weighted_sum) seed=[01] done in \d+\.\d+ s: "
+               r"hv [0-9.e+-]+ \(ratio [0-9.]+\), \d+ evals(, \d+ grad evals)?")
+    assert [int(re.fullmatch(pattern, line).group(1)) for line in lines[5:]] == [1, 2, 3, 4]
     sweep(tmp_path / "b", "seeds=[0]")
     assert capsys.readouterr().err == ""
 

@@ -39,6 +39,8 @@ subclass registered under its ``name`` (it then works everywhere a name is taken
             return torch.softmax(losses, dim=-1)
 """
 
+from dse.registry import deprecated_names
+
 from ._base import Weighting
 from ._diagnostics import conflict_rate, cosine_matrix, gradient_diagnostics, norm_ratios
 from ._jacobian import (
@@ -72,7 +74,7 @@ from ._weightings import (
     MGDA,
     CAGrad,
     Chebyshev,
-    GradNormalization,
+    GradNormalisation,
     Linear,
     Mean,
     PCGrad,
@@ -88,7 +90,7 @@ __all__ = [
     "CAGrad",
     "Chebyshev",
     "GradNorm",
-    "GradNormalization",
+    "GradNormalisation",
     "Linear",
     "LossNorm",
     "MTLStep",
@@ -115,3 +117,6 @@ __all__ = [
     "task_jacobian",
     "write_grads",
 ]
+
+# Old names, served with a DeprecationWarning for one release.
+__getattr__ = deprecated_names(__name__, {"GradNormalization": "GradNormalisation"})

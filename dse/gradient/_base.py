@@ -10,6 +10,7 @@ from torch import Tensor
 
 __all__ = [
     "Weighting",
+    "WeightingBase",
     "as_simplex",
     "check_gramian",
     "check_losses",
@@ -103,7 +104,26 @@ def positive_int(value: int, *, name: str) -> int:
     return value
 
 
-class Weighting:
+class WeightingBase:
+    """What every weighting, stateless or stateful, declares: the class attributes the
+    registry records (``name``, ``kind``, what it needs) and its parameters, kept in
+    ``params`` and shown by ``repr`` as the :func:`~dse.gradient.get_weighting` call that
+    builds it."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    needs_gramian: ClassVar[bool] = False
+    needs_losses: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"get_weighting({self.name!r}{', ' if args else ''}{args})"
+
+
+class Weighting(WeightingBase):
     """A stateless map from a Gramian ``G (..., K, K)`` (and losses) to weights ``(..., K)``.
 
     Subclasses set the class attributes and implement :meth:`_weights`, which receives the
@@ -112,13 +132,8 @@ class Weighting:
     weighting never mutates its inputs and never synchronises with the host.
     """
 
-    name: ClassVar[str] = ""
     kind: ClassVar[str] = "stateless"
     needs_gramian: ClassVar[bool] = True
-    needs_losses: ClassVar[bool] = False
-
-    def __init__(self, **params: Any) -> None:
-        self.params = params
 
     def __call__(self, G: Tensor | None, *, losses: Tensor | None = None) -> Tensor:
         """Weights ``(..., K)`` for Gramian ``G (..., K, K)``; see the class docstring."""
@@ -138,7 +153,3 @@ class Weighting:
 
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"get_weighting({self.name!r}{', ' if args else ''}{args})"

@@ -107,7 +107,9 @@ register_weighting(_weightings.CAGrad)
 register_weighting(_weightings.PCGrad)
 register_weighting(_weightings.IMTLG, aliases=("imtlg",))
 register_weighting(_weightings.UPGrad)
-register_weighting(_weightings.GradNormalization, aliases=("gradnorm_unit",))
+# "grad_normalization": the name before the project settled on one spelling (-ise).
+register_weighting(_weightings.GradNormalisation,
+                   aliases=("gradnorm_unit", "grad_normalization"))
 register_weighting(_weightings.Chebyshev, scalarising=True)
 register_weighting(_weightings.EPO)
 register_weighting(_stateful.UncertaintyWeighting, aliases=("kendall",), scalarising=True)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ._base import check_gramian, check_losses, non_negative
+from ._base import WeightingBase, check_gramian, check_losses, non_negative
 
 __all__ = [
     "DWA",
@@ -36,16 +36,11 @@ __all__ = [
 ]
 
 
-class StatefulWeighting:
+class StatefulWeighting(WeightingBase):
     """Base of the stateful weightings: ``init``, ``update``, ``parameters``."""
 
-    name: ClassVar[str] = ""
     kind: ClassVar[str] = "stateful"
-    needs_gramian: ClassVar[bool] = False
     needs_losses: ClassVar[bool] = True
-
-    def __init__(self, **params: Any) -> None:
-        self.params = params
 
     def init(
         self, K: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
@@ -63,10 +58,6 @@ class StatefulWeighting:
 
     def _losses(self, losses: Tensor, K: int) -> Tensor:
         return check_losses(losses, K, name=self.name).detach()
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"get_weighting({self.name!r}{', ' if args else ''}{args})"
 
 
 def _k(K: int) -> int:

@@ -37,7 +37,7 @@ __all__ = [
     "MGDA",
     "CAGrad",
     "Chebyshev",
-    "GradNormalization",
+    "GradNormalisation",
     "Linear",
     "Mean",
     "PCGrad",
@@ -393,11 +393,18 @@ def _upgrad_small(G: Tensor, u: Tensor) -> Tensor:
     return torch.stack([w0, w1], dim=-1)
 
 
-class GradNormalization(Weighting):
+class GradNormalisation(Weighting):
     """Gradient normalisation: ``sum_i g_i / ||g_i||``, i.e. weights ``1 / ||g_i||``
-    (0 for a zero gradient). Not scale-invariant by design."""
+    (0 for a zero gradient). Not scale-invariant by design.
 
-    name = "grad_normalization"
+    .. deprecated:: 0.1.0
+        The old spellings still work for one release: the registry name
+        ``"grad_normalization"`` is an alias of ``"grad_normalisation"`` (configs keep
+        working), and ``dse.gradient.GradNormalization`` gives this class with a
+        :class:`DeprecationWarning`.
+    """
+
+    name = "grad_normalisation"
 
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None

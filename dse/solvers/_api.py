@@ -23,6 +23,7 @@ from dse.problem_specs import build_problem
 from dse.pymoo_bridge import from_pymoo, is_pymoo_problem
 from dse.registry import Registry, reject_unknown
 from dse.result import Result
+from dse.solvers._history import reporting
 
 __all__ = [
     "KINDS",
@@ -33,6 +34,9 @@ __all__ = [
     "solve",
     "solver_parameters",
 ]
+
+#: ``progress(n_evals, budget, hv, elapsed)``: what ``solve(..., progress=...)`` calls.
+ProgressFn = Callable[[int, int | None, float | None, float], None]
 
 #: Every solver by name; entries are functions ``f(problem, *, budget, seed, device, **params)``
 #: whose metadata holds their ``kind`` and ``parameters`` (the defaults ``solve`` accepts).
@@ -93,6 +97,7 @@ def solve(
     budget: int | None = None,
     seed: int = 0,
     device: str | torch.device = "auto",
+    progress: ProgressFn | None = None,
     **params: Any,
 ) -> Result:
     """Solve ``problem`` with solver ``method`` and return one :class:`Result`.
@@ -113,6 +118,12 @@ def solve(
     device
         Torch device for gradient sweeps (``"auto"``: CUDA when present). Evolutionary
         solvers evaluate on the CPU.
+    progress
+        Called as ``progress(n_evals, budget, hv, elapsed)`` while the run goes, at most
+        every :data:`~dse.solvers._history.PROGRESS_EVERY` seconds at the solver's
+        checkpoints: objective evaluations used, ``budget`` as given (``None``: the
+        method's default), the hypervolume of the last checkpoint (``None`` before the
+        first) and seconds since the run started. The run is the same with or without it.
     **params
         Method parameters; see :func:`solver_parameters`.
 
@@ -139,7 +150,12 @@ def solve(
     seed = whole_number("seed", seed, 0, MAX_SEED)
     dev = resolve_device(device)
     t0 = time.perf_counter()
-    result = SOLVERS.get(key)(problem, budget=budget, seed=int(seed), device=dev, **params)
+    report = None if progress is None else (
+        lambda n, hv, t: progress(n, budget, hv, t))
+    # Set even without a callback, so that a solve() inside another's run reports nothing.
+    with reporting(report):
+        result = SOLVERS.get(key)(problem, budget=budget, seed=int(seed), device=dev,
+                                  **params)
     result.method = key
     result.wall_time = time.perf_counter() - t0
     if not len(result.front_F):

@@ -88,6 +88,7 @@ from torch import Tensor
 
 from dse.pareto import nondominated
 from dse.problem import Problem, Real
+from dse.registry import deprecated_names
 from dse.solvers._api import register_solver
 from dse.solvers._epo_lp import MAX_OBJECTIVES, epo_lp_weights
 from dse.solvers._gaps import farthest_preferences, largest_gaps
@@ -114,7 +115,7 @@ from dse.solvers._sweep_state import (
     restart_rows,
 )
 
-__all__ = ["BASE_DEFAULTS", "SweepSettings", "epo_lp_weights", "run_sweep"]
+__all__ = ["BASE_DEFAULTS", "SweepSettings", "epo_lp_weights", "run_gradient_sweep"]
 
 _SCALARISED = ("weighted_sum", "chebyshev")
 # Relative improvement a polish move must bring, so that float noise is not a move.
@@ -150,7 +151,7 @@ _INDEX_CACHE_SIZE = 8
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """Everything that defines one sweep (validated by :func:`run_sweep`)."""
+    """Everything that defines one sweep (validated by :func:`run_gradient_sweep`)."""
 
     method: str
     n_points: int = 100
@@ -1017,7 +1018,7 @@ def _add_mgda_gap_rows(run: _Run, st: SweepState, n_new: int) -> int:
 
 
 # ---------------------------------------------------------------------- the driver
-def run_sweep(
+def run_gradient_sweep(
     problem: Problem, s: SweepSettings, *, budget: int | None, seed: int, device: torch.device,
     recorder: RunRecorder | None = None,
 ) -> Any:
@@ -1502,7 +1503,7 @@ def _register(method: str, description: str, **defaults: Any) -> None:
     def solver(problem: Problem, *, budget: int | None, seed: int, device: torch.device,
                **params: Any) -> Any:
         settings = SweepSettings(method=method, **{**base, **params})
-        return run_sweep(problem, settings, budget=budget, seed=seed, device=device)
+        return run_gradient_sweep(problem, settings, budget=budget, seed=seed, device=device)
 
     register_solver(method, solver, kind="gradient", defaults=base, description=description)
 
@@ -1537,3 +1538,7 @@ _register(
     "tasks.",
     weighting="upgrad", weighting_params=None, preference_scaling=True, weight_floor=1e-3,
 )
+
+
+# The engine was ``run_sweep`` here, the name of the job runner in ``dse.sweep`` too.
+__getattr__ = deprecated_names(__name__, {"run_sweep": "run_gradient_sweep"})

@@ -23,11 +23,23 @@ if the solver's own last one was skipped). Such a result says so: its
 (``from_n_evals``) where estimates start, the estimator, its ``n_samples`` and the spacing;
 it is absent when every value is exact (see :attr:`dse.Result.hv_exact`). Both rules depend
 only on counts and designs, so one seed still gives one history.
+
+Progress
+--------
+While :func:`reporting` holds a callback (``solve(..., progress=fn)`` sets one for one
+call), every recorder created in it calls ``fn(n_evals, hv, elapsed)`` at a checkpoint, at
+most every :data:`PROGRESS_EVERY` seconds: ``hv`` is the last recorded checkpoint's
+hypervolume. Reporting reads only what the recorder has already measured (it merges the
+deferred batches earlier, which gives the same rows), so a run with and without a callback
+has the same front, counts and history; without one a checkpoint costs one ``None`` test.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import moocore
@@ -43,7 +55,7 @@ from dse.indicators import (
 from dse.problem import Problem
 from dse.result import HISTORY_COLUMNS, Result
 
-__all__ = ["ESTIMATE_SPACING", "RunRecorder"]
+__all__ = ["ESTIMATE_SPACING", "PROGRESS_EVERY", "RunRecorder", "reporting"]
 
 #: Designs added but not yet merged into the archive beyond which :meth:`RunRecorder.add`
 #: merges at once (bounds the memory the deferred merge holds: 20k designs of 100
@@ -53,6 +65,23 @@ _MAX_PENDING_ROWS = 20_000
 #: Relative growth of the evaluation count between two recorded checkpoints once the
 #: hypervolume is estimated (about 25 rows from the switch to a 10x larger count).
 ESTIMATE_SPACING = 0.1
+
+#: Seconds between two progress reports of one run (checkpoints in between report nothing).
+PROGRESS_EVERY = 0.25
+
+#: ``fn(n_evals, hv, elapsed)`` that recorders created now report to (see the module doc).
+_PROGRESS: ContextVar[Callable[[int, float | None, float], None] | None] = ContextVar(
+    "dse_run_progress", default=None)
+
+
+@contextmanager
+def reporting(fn: Callable[[int, float | None, float], None] | None) -> Iterator[None]:
+    """Recorders created inside report their progress to ``fn`` (``None``: to nobody)."""
+    token = _PROGRESS.set(fn)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 def _hypervolume(F: np.ndarray, ref: np.ndarray) -> float:
@@ -184,6 +213,8 @@ class RunRecorder:
         # Two objectives: the archive's rows in increasing first objective (see
         # _merge_masks_2d); the archive itself stays in the order designs were found.
         self._order = np.zeros(0, dtype=np.intp)
+        self._report = _PROGRESS.get()
+        self._next_report = 0.0
 
     # ------------------------------------------------------------------ counting
     def count(self, n_evals: int = 0, n_grad_evals: int = 0) -> None:
@@ -319,6 +350,19 @@ class RunRecorder:
         """
         self._marks.append((self.n_evals, self.n_grad_evals, self.elapsed(),
                             len(self._pending)))
+        if self._report is not None:
+            self._progress()
+
+    def _progress(self) -> None:
+        """Report to the :func:`reporting` callback, at most every PROGRESS_EVERY s."""
+        now = self.elapsed()
+        if now < self._next_report:
+            return
+        self._next_report = now + PROGRESS_EVERY
+        self._settle()  # the same rows as settling later: this checkpoint is measured
+        hv = self._rows[-1]["hypervolume"] if self._rows else None
+        assert self._report is not None
+        self._report(self.n_evals, hv, now)
 
     def _record(self, n_evals: int, n_grad_evals: int, wall_time: float) -> None:
         """The history row of a checkpoint taken at these counts and time, measured on the

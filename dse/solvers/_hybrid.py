@@ -11,7 +11,7 @@ many generations to find the coupled moves. Two orders are offered (``first``):
   of pymoo's ``evolutionary`` algorithm, which recombines them for the rest;
 - ``"evolutionary"``: the population runs first; then every row of the sweep starts from
   the archive's best design for its own preference
-  (:func:`dse.solvers._gradient.run_sweep` with a recorder).
+  (:func:`dse.solvers._gradient.run_gradient_sweep` with a recorder).
 
 Measured on the co-design problem (seeds 0-2, HV ratio to the exact front): sweep first
 0.986-0.992 at 10k evaluations and 0.996 at 40k; evolutionary first 0.78-0.85 and
@@ -55,7 +55,7 @@ from dse.solvers._gradient import (
     check_gradient_problem,
     default_sweep_budget,
     exact_is_relaxed,
-    run_sweep,
+    run_gradient_sweep,
 )
 from dse.solvers._history import RunRecorder
 
@@ -107,10 +107,10 @@ def run_hybrid(
     if first == "evolutionary":
         run_evolutionary(evolutionary, problem, budget=evo_budget, seed=seed,
                          pop_size=pop_size, recorder=rec)
-        result = run_sweep(problem, settings, budget=budget, seed=seed, device=device,
+        result = run_gradient_sweep(problem, settings, budget=budget, seed=seed, device=device,
                            recorder=rec)
     else:
-        swept = run_sweep(problem, settings, budget=budget - evo_budget, seed=seed,
+        swept = run_gradient_sweep(problem, settings, budget=budget - evo_budget, seed=seed,
                           device=device, recorder=rec)
         # A sweep that gave up (no feasible design, see ``give_up``) leaves the rest of its
         # share to the population, in whole generations.

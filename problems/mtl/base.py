@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dse.mtl_task import MTLTaskProtocol
 from dse.problem import Problem, Real
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MultiTaskNet",
     "build_on_meta",
     "init_parameters",
+    "seeded_models",
 ]
 
 
@@ -113,9 +115,21 @@ def build_on_meta(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
     return init_parameters(module, torch.Generator().manual_seed(int(seed)))
 
 
+def seeded_models(factory: Callable[[], MultiTaskNet]) -> Callable[[int], MultiTaskNet]:
+    """An :attr:`MTLTask.make_model`: ``seed -> build_on_meta(factory, seed)``."""
+
+    def make_model(seed: int) -> MultiTaskNet:
+        return build_on_meta(factory, seed)  # type: ignore[return-value]
+
+    return make_model
+
+
 @dataclass(frozen=True)
-class MTLTask:
+class MTLTask(MTLTaskProtocol):
     """Everything a training loop needs to know about a multi-task setup.
+
+    The built-in implementation of :class:`dse.mtl_task.MTLTaskProtocol`, the protocol
+    :func:`dse.train.train` is written against.
 
     Attributes
     ----------

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from dse.problem import register_problem
-from problems.mtl.base import ModelLossProblem, MTLTask, MultiTaskNet, build_on_meta
+from problems.mtl.base import ModelLossProblem, MTLTask, MultiTaskNet, seeded_models
 
 __all__ = ["GradNormRegression", "default_sigmas", "gradnorm_regression"]
 
@@ -92,22 +92,19 @@ def gradnorm_regression(
 
     data = {"train": draw(n_train), "val": draw(n_val), "test": draw(n_test)}
 
-    def make_model(model_seed: int) -> MultiTaskNet:
-        def factory() -> MultiTaskNet:
-            layers: list[nn.Module] = []
-            d = n_in
-            for _ in range(depth):
-                layers += [nn.Linear(d, width), nn.ReLU()]
-                d = width
-            return MultiTaskNet(nn.Sequential(*layers),
-                                [nn.Linear(width, n_out) for _ in range(n_tasks)])
-
-        return build_on_meta(factory, model_seed)  # type: ignore[return-value]
+    def factory() -> MultiTaskNet:
+        layers: list[nn.Module] = []
+        d = n_in
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), nn.ReLU()]
+            d = width
+        return MultiTaskNet(nn.Sequential(*layers),
+                            [nn.Linear(width, n_out) for _ in range(n_tasks)])
 
     return MTLTask(
         name="gradnorm_regression",
         task_names=tuple(f"t{i + 1}" for i in range(n_tasks)),
-        make_model=make_model,
+        make_model=seeded_models(factory),
         data=data,
         losses=_mse,
         metrics=_mse,

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from dse.problem import register_problem
-from problems.mtl.base import ModelLossProblem, MTLTask, MultiTaskNet, build_on_meta
+from problems.mtl.base import ModelLossProblem, MTLTask, MultiTaskNet, seeded_models
 
 __all__ = ["MultiDigits", "make_multidigits", "multidigits"]
 
@@ -122,18 +122,15 @@ def multidigits(
             for k, (X, Y) in raw.items()}
     d_in = canvas * canvas
 
-    def make_model(model_seed: int) -> MultiTaskNet:
-        def factory() -> MultiTaskNet:
-            trunk = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(),
-                                  nn.Linear(hidden, hidden), nn.ReLU())
-            return MultiTaskNet(trunk, [nn.Linear(hidden, 10), nn.Linear(hidden, 10)])
-
-        return build_on_meta(factory, model_seed)  # type: ignore[return-value]
+    def factory() -> MultiTaskNet:
+        trunk = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(),
+                              nn.Linear(hidden, hidden), nn.ReLU())
+        return MultiTaskNet(trunk, [nn.Linear(hidden, 10), nn.Linear(hidden, 10)])
 
     return MTLTask(
         name="multidigits",
         task_names=("L", "R"),
-        make_model=make_model,
+        make_model=seeded_models(factory),
         data=data,
         losses=_cross_entropy,
         metrics=_accuracy,
