@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from test_solvers import CountingBowls, MixedNoRelaxation, _check_result
 from test_sweep_engine import CountingTable
 
 import dse.solvers._gradient as engine
 import dse.solvers._hybrid as hybrid
 from dse.indicators import hypervolume
-from dse.problem import get_problem
+from dse.problem import Integer, Problem, Real, get_problem
 from dse.solvers import list_solvers, solve
 
 
@@ -50,7 +51,7 @@ def test_sweep_first_hands_its_designs_to_the_population(monkeypatch: pytest.Mon
     swept = solve(CountingBowls(), "chebyshev", budget=600, seed=0, device="cpu",
                   n_points=8)
     res = solve(CountingBowls(), "hybrid", budget=1000, seed=0, device="cpu", n_points=8,
-                pop_size=20, sweep="chebyshev", share=0.6)
+                pop_size=20, sweep="chebyshev", share=0.6, refine=0)
     # The sweep stage is the same sweep as on its own (same seed, same budget share)...
     assert seen["evals_before"] == 600
     # ...and its designs, front first, seed the population.
@@ -93,6 +94,9 @@ def test_hybrid_rejects_bad_parameters() -> None:
         solve(p, "hybrid", budget=2000, sweep="nsga2")
     with pytest.raises(ValueError, match="first"):
         solve(p, "hybrid", budget=2000, first="both")
+    for bad in (-0.1, 0.7, True, "0.05"):  # share 0.3 leaves refine < 0.7
+        with pytest.raises(ValueError, match="refine"):
+            solve(p, "hybrid", budget=2000, refine=bad)
     with pytest.raises(ValueError, match="too small"):
         solve(p, "hybrid", budget=150, pop_size=100)
     with pytest.raises(ValueError, match="relaxation"):
@@ -142,3 +146,42 @@ def test_a_sweep_that_gives_up_leaves_its_share_to_the_population() -> None:
     assert full.config["evolutionary_budget"] == 2000 and full.n_evals == 4000
     with pytest.raises(ValueError, match="give_up"):
         solve(p, "chebyshev", budget=2000, seed=0, device="cpu", give_up=1.5)
+
+
+def test_the_refinement_share_ends_the_run_counted_and_raises_the_front(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The last ``refine`` of the budget goes to midpoints of the front's largest gaps: every
+    # one counted, the budget used to the last evaluation, the front's HV not lower after.
+    seen = {}
+    original = hybrid.refine_gaps
+
+    def spy(problem, rec, budget):  # type: ignore[no-untyped-def]
+        seen["before"] = (rec.n_evals, rec.hypervolume(), budget)
+        used = original(problem, rec, budget)
+        seen["after"] = (rec.n_evals, rec.hypervolume())
+        return used
+
+    monkeypatch.setattr(hybrid, "refine_gaps", spy)
+    p = CountingBowls()
+    res = solve(p, "hybrid", budget=1000, seed=0, device="cpu", n_points=8, pop_size=20,
+                sweep="chebyshev", share=0.3, refine=0.1)
+    assert res.n_evals == p.rows == 1000
+    n_before, hv_before, left = seen["before"]
+    assert left == 1000 - n_before >= 100  # its share, and what the generations left
+    assert res.config["refine_evals"] == seen["after"][0] - n_before == left
+    assert seen["after"][1] >= hv_before
+    _check_result(res, p, 1000)
+    assert res.history["n_evals"].iloc[-1] == 1000
+
+
+def test_without_real_variables_the_population_keeps_the_refinement_share() -> None:
+    def grid(x):  # type: ignore[no-untyped-def]
+        a, b = x[..., 0], x[..., 1]
+        return torch.stack([(a - 3) ** 2 + b, a + (b - 12) ** 2], dim=-1)
+
+    p = Problem.from_function(grid, [Integer("a", 0, 20), Integer("b", 0, 20)], n_obj=2)
+    assert not p.kind_mask(Real).any()
+    res = solve(p, "hybrid", budget=2000, seed=0, device="cpu", n_points=8, pop_size=20)
+    assert res.config["refine"] == 0 and res.config["refine_evals"] == 0
+    assert res.n_evals == 2000

@@ -18,7 +18,7 @@ import numpy as np
 
 from dse.solvers._preferences import random_simplex
 
-__all__ = ["farthest_preferences", "largest_gaps"]
+__all__ = ["farthest_preferences", "gap_midpoints", "largest_gaps"]
 
 # Candidate vectors per requested vector for more than two objectives; the farthest-point
 # choice is as good as its candidate set is dense.
@@ -98,3 +98,32 @@ def largest_gaps(F: np.ndarray, n: int) -> list[tuple[int, int]]:
     nearest = D.argmin(axis=1)
     top = np.argsort(-D[np.arange(m), nearest], kind="stable")[:n]
     return [(int(i), int(nearest[i])) for i in top]
+
+
+def gap_midpoints(
+    X: np.ndarray, Fn: np.ndarray, real: np.ndarray, n: int, seen: set[bytes]
+) -> list[np.ndarray]:
+    """Designs halfway, in the real variables, between neighbours around the largest gaps.
+
+    Between two front points whose designs differ in their real variables, the design with
+    those reals averaged is usually a trade-off between them (a floorplan's aspect ratio
+    between two others): one exact evaluation each, no descent. Pairs come from
+    :func:`largest_gaps` of the normalised front ``Fn`` (largest first); each pair gives
+    both midpoints (each endpoint's discrete part with the averaged reals). A midpoint in
+    ``seen`` is skipped and new ones are added to it, so none is evaluated twice. Pairs are
+    taken while fewer than ``n`` midpoints are found (the last pair may add one more).
+    """
+    mids: list[np.ndarray] = []
+    for i, j in largest_gaps(Fn, len(Fn)):
+        if len(mids) >= n:
+            break
+        if (X[i, real] == X[j, real]).all():
+            continue
+        for a, b in ((i, j), (j, i)):
+            mid = X[a].copy()
+            mid[real] = (X[a, real] + X[b, real]) / 2
+            key = mid.tobytes()
+            if key not in seen:
+                seen.add(key)
+                mids.append(mid)
+    return mids

@@ -91,7 +91,7 @@ from dse.problem import Problem, Real
 from dse.registry import deprecated_names
 from dse.solvers._api import register_solver
 from dse.solvers._epo_lp import MAX_OBJECTIVES, epo_lp_weights
-from dse.solvers._gaps import farthest_preferences, largest_gaps
+from dse.solvers._gaps import farthest_preferences, gap_midpoints, largest_gaps
 from dse.solvers._history import RunRecorder
 from dse.solvers._polish import combine, neighbours
 from dse.solvers._preferences import preference_vectors
@@ -807,13 +807,11 @@ def _polish_pass(run: _Run, st: SweepState, *, anchors: bool = False) -> int:
 
 
 def _bisect_gaps(run: _Run, st: SweepState) -> int:
-    """Exact designs halfway between front neighbours that share their discrete part.
+    """Exact designs halfway between neighbours around the front's largest gaps.
 
-    Between two front points whose designs differ only in real variables, the design
-    with those reals averaged is usually a trade-off between them (a floorplan's aspect
-    ratio between two others): one evaluation each, no descent. The largest gaps of the
-    exact front are bisected first (:func:`largest_gaps`), ``refill * n_points`` of them
-    per call; a midpoint is never evaluated twice. Returns the evaluations made.
+    :func:`~dse.solvers._gaps.gap_midpoints` of the sweep's exact front, normalised as the
+    rows see it, about ``n_points`` per call (never beyond the budget's reserve); a
+    midpoint is never evaluated twice. Returns the evaluations made.
     """
     real = run.problem.kind_mask(Real)
     if not real.any():
@@ -822,21 +820,8 @@ def _bisect_gaps(run: _Run, st: SweepState) -> int:
     if len(F) < 2:
         return 0
     Fn = _normalised(st, torch.as_tensor(F, dtype=run.dtype, device=st.z.device))
-    n = run.n_init
     left = run.budget - run.rec.n_evals - _reserve(run, st)
-    mids: list[np.ndarray] = []
-    for i, j in largest_gaps(Fn.cpu().numpy(), len(F)):
-        if len(mids) >= min(n, left):
-            break
-        if (X[i, real] == X[j, real]).all():
-            continue
-        for a, b in ((i, j), (j, i)):
-            mid = X[a].copy()
-            mid[real] = (X[a, real] + X[b, real]) / 2
-            key = mid.tobytes()
-            if key not in run.bisected:
-                run.bisected.add(key)
-                mids.append(mid)
+    mids = gap_midpoints(X, Fn.cpu().numpy(), real, min(run.n_init, left), run.bisected)
     if not mids:
         return 0
     Xm = run.problem.repair(torch.as_tensor(np.asarray(mids), dtype=run.dtype,

@@ -414,7 +414,8 @@ class RunRecorder:
             self.checkpoint()
             self._settle()
         Xf, Ff, Gf = (np.asarray(a, float) for a in final)
-        Gf = Gf.reshape(len(Xf), -1)
+        # By the problem's count: -1 cannot be inferred for 0 designs of 0 constraints.
+        Gf = Gf.reshape(len(Xf), self.problem.n_constr)
         finite = np.isfinite(Ff).all(axis=1)
         config = {**config, "n_nonfinite": int((~finite).sum())}
         Xf, Ff, Gf = Xf[finite], Ff[finite], Gf[finite]

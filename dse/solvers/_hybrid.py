@@ -32,7 +32,17 @@ gives the rest to the population. It is off by default: measured (seeds 0-2, 10k
 MW13 0.777 -> 0.739, where the sweep's feasible designs come late and pay off (``g=0.25``
 also cuts MW4 from 0.944 to 0.328).
 
-Both stages share one :class:`~dse.solvers._history.RunRecorder`: evaluation counts,
+The last ``refine`` of the budget (default 0.05; problems with real variables) goes to
+:func:`~dse.solvers._refine.refine_gaps`: exact designs halfway, in the real variables,
+between neighbours around the archive's largest gaps, in ten rounds. On the engineering
+problems (seeds 0-4, 10k, mean HV ratio) it turned SRN 0.9991 -> 0.9995, TNK 0.9889 ->
+0.9923, truss2d (table) 0.9996 -> 0.9998 and co-design 0.9841 -> 0.9865 (40k: 0.9959 ->
+0.9961), while MW1, whose feasible band is too thin for midpoints, lost 0.3878 -> 0.3608.
+When the first stage leaves no front to refine, the second stage takes that share; what
+no stage can use (less than a generation) is spent on random designs, so the budget is
+used to the last evaluation.
+
+All stages share one :class:`~dse.solvers._history.RunRecorder`: evaluation counts,
 archive and hypervolume history run on from one stage to the next, so the result is
 measured exactly like every other method's. The budget is split in whole generations,
 so it is used to the last evaluation.
@@ -46,7 +56,7 @@ import numpy as np
 import torch
 
 from dse.checks import whole_number
-from dse.problem import Problem
+from dse.problem import Problem, Real
 from dse.solvers._api import register_solver
 from dse.solvers._evolutionary import ALGORITHMS, run_evolutionary
 from dse.solvers._gradient import (
@@ -58,10 +68,13 @@ from dse.solvers._gradient import (
     run_gradient_sweep,
 )
 from dse.solvers._history import RunRecorder
+from dse.solvers._refine import refine_gaps
 
 __all__ = ["run_hybrid"]
 
 _SWEEPS = ("weighted_sum", "chebyshev", "epo", "cagrad")
+# Second word of the seed of the random designs that fill a budget no stage could use.
+_RANDOM_STREAM = 0x5EED
 
 
 def run_hybrid(
@@ -74,11 +87,14 @@ def run_hybrid(
     sweep: str = "epo",
     first: str = "sweep",
     share: float = 0.3,
+    refine: float = 0.05,
     pop_size: int = 100,
     **params: Any,
 ) -> Any:
-    """The sweep for ``share`` of ``budget`` and the evolutionary search for the rest, in
-    the order ``first``; see the module. ``params`` are the sweep's parameters."""
+    """The sweep for ``share`` of ``budget``, the evolutionary search in the order
+    ``first``, then ``refine`` of the budget on midpoints of the front's largest gaps
+    (:func:`~dse.solvers._refine.refine_gaps`; problems with real variables only); see the
+    module. ``params`` are the sweep's parameters."""
     if sweep not in _SWEEPS:
         raise ValueError(f"sweep must be one of {', '.join(_SWEEPS)}, got {sweep!r}")
     if evolutionary not in ALGORITHMS:  # every algorithm of the table, added ones too
@@ -89,15 +105,23 @@ def run_hybrid(
         raise ValueError(f"first must be 'sweep' or 'evolutionary', got {first!r}")
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
         raise ValueError(f"share must be a number in (0, 1), got {share!r}")
+    if (isinstance(refine, bool) or not isinstance(refine, (int, float))
+            or not 0 <= refine < 1 - share):
+        raise ValueError(f"refine must be a number in [0, 1 - share) = [0, {1 - share:g}), "
+                         f"got {refine!r}")
     pop_size = whole_number("pop_size", pop_size, 4)
     check_gradient_problem(problem, "hybrid")
     settings = SweepSettings(method=sweep, **params)
     if budget is None:
         budget = int(default_sweep_budget(settings, settings.n_points,
                                           exact_is_relaxed(problem)) / share)
+    # Without real variables there is no midpoint to take: the population keeps that share.
+    refine = refine if problem.kind_mask(Real).any() else 0.0
+    refine_budget = int(refine * budget)
     # Whole generations for the evolutionary stage; the sweep takes the rest exactly.
-    evo_budget = max(2 * pop_size, int((1 - share) * budget) // pop_size * pop_size)
-    if evo_budget >= budget:
+    evo_budget = max(2 * pop_size,
+                     int((1 - share - refine) * budget) // pop_size * pop_size)
+    if evo_budget + refine_budget >= budget:
         raise ValueError(
             f"budget {budget} is too small for the hybrid: its evolutionary stage alone "
             f"needs {2 * pop_size} evaluations (two populations of {pop_size}); raise the "
@@ -107,14 +131,18 @@ def run_hybrid(
     if first == "evolutionary":
         run_evolutionary(evolutionary, problem, budget=evo_budget, seed=seed,
                          pop_size=pop_size, recorder=rec)
-        result = run_gradient_sweep(problem, settings, budget=budget, seed=seed, device=device,
-                           recorder=rec)
+        refine_budget = _refinable(rec, refine_budget)
+        result = run_gradient_sweep(problem, settings, budget=budget - refine_budget,
+                                    seed=seed, device=device, recorder=rec)
     else:
-        swept = run_gradient_sweep(problem, settings, budget=budget - evo_budget, seed=seed,
-                          device=device, recorder=rec)
+        swept = run_gradient_sweep(problem, settings,
+                                   budget=budget - evo_budget - refine_budget, seed=seed,
+                                   device=device, recorder=rec)
         # A sweep that gave up (no feasible design, see ``give_up``) leaves the rest of its
         # share to the population, in whole generations.
-        evo_budget = max(evo_budget, (budget - rec.n_evals) // pop_size * pop_size)
+        refine_budget = _refinable(rec, refine_budget)
+        evo_budget = max(evo_budget,
+                         (budget - refine_budget - rec.n_evals) // pop_size * pop_size)
         ok = swept.feasible
         on_front = swept.front_mask[ok]
         X = swept.X[ok]
@@ -124,10 +152,49 @@ def run_hybrid(
         result.config.update({f"sweep.{k}": v for k, v in swept.config.items()
                               if k in ("steps", "rounds", "polish_evals", "n_rows",
                                        "stop_reason")})
+    refined = refine_gaps(problem, rec, budget - rec.n_evals) if refine_budget else 0
+    # What no stage could use (less than a generation, and no front to refine) goes to
+    # random designs: the budget is used to the last evaluation, and a late feasible design
+    # still counts.
+    rest = budget - rec.n_evals
+    if rest > 0:
+        _evaluate_random(problem, rec, rest, seed)
+    if refined or rest > 0:
+        result = _with_archive(rec, result, seed)
     result.method = "hybrid"
     result.config.update(evolutionary=evolutionary, sweep=sweep, first=first, share=share,
-                         pop_size=pop_size, evolutionary_budget=evo_budget, budget=budget)
+                         refine=refine, refine_evals=refined, random_evals=max(rest, 0),
+                         pop_size=pop_size,
+                         evolutionary_budget=evo_budget, budget=budget)
     return result
+
+
+def _refinable(rec: RunRecorder, refine_budget: int) -> int:
+    """The refinement's share, or 0 when the first stage left no front to refine (no two
+    feasible designs): the second stage then takes that share too."""
+    return refine_budget if rec.n_front >= 2 else 0
+
+
+def _evaluate_random(problem: Problem, rec: RunRecorder, n: int, seed: int) -> None:
+    # A stream of its own: the population's first designs came from the run's seed.
+    X = problem.sample(n, seed=np.random.default_rng((seed, _RANDOM_STREAM)))
+    with torch.no_grad():
+        F, G = problem.evaluate(X, constraints=True)
+    rec.count(n)
+    rec.add(X, np.asarray(F, float), np.asarray(G, float).reshape(n, -1))
+    rec.checkpoint()
+
+
+def _with_archive(rec: RunRecorder, result: Any, seed: int) -> Any:
+    """``result`` again from the recorder: its final designs, then the archive's designs,
+    which now include the refinement's (counts and history run on)."""
+    n = result.config["n_final"]
+    config = {k: v for k, v in result.config.items()
+              if k not in ("n_final", "n_nonfinite", "ref_point", "hv_estimate")}
+    again = rec.result(result.method, seed, (result.X[:n], result.F[:n], result.G[:n]),
+                       config)
+    again.config["n_nonfinite"] = result.config["n_nonfinite"]
+    return again
 
 
 def _solver(problem: Problem, *, budget: int | None, seed: int, device: torch.device,
@@ -137,12 +204,13 @@ def _solver(problem: Problem, *, budget: int | None, seed: int, device: torch.de
 
 
 _DEFAULTS: dict[str, Any] = {
-    "evolutionary": "nsga2", "sweep": "epo", "first": "sweep", "share": 0.3,
+    "evolutionary": "nsga2", "sweep": "epo", "first": "sweep", "share": 0.3, "refine": 0.05,
     "pop_size": 100, **BASE_DEFAULTS, "utopia": 0.01,
 }
 
 register_solver(
     "hybrid", _solver, kind="hybrid", defaults=_DEFAULTS,
-    description="EPO sweep for 30% of the budget, then NSGA-II started from its designs "
-    "(first=evolutionary: the other way round).",
+    description="EPO sweep for 30% of the budget, then NSGA-II started from its designs, "
+    "then 5% on midpoints of the front's largest gaps (first=evolutionary: the first two "
+    "the other way round).",
 )
