@@ -9,6 +9,7 @@ Examples::
     python cli.py compare runs/zdt1-1a2b3c4d runs/zdt1-5e6f7a8b
     python cli.py plot runs/codesign-1a2b3c4d
     python cli.py export runs/codesign-1a2b3c4d --format parquet
+    python cli.py report runs/codesign-1a2b3c4d
     python cli.py diagnose problem=pmtl_concave steps=100
 
 This file only parses arguments, looks names up and calls the library (:mod:`dse.sweep`,
@@ -133,6 +134,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from dse.report import write_report
+
+    path = write_report(args.run, offset=args.ref_offset, out=args.out)
+    if not args.quiet:
+        print(f"report: {path}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from dse.sweep import load_run
 
@@ -205,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reference point offset (default 0.1)")
     p.set_defaults(func=cmd_plot)
 
+    p = sub.add_parser("report", parents=[common],
+                       help="one self-contained HTML report of a run folder",
+                       description="Redraw the plots of a run folder and write one HTML file "
+                                   "(summary table, every plot embedded, the knee of the "
+                                   "front and each method's best design) that can be "
+                                   "opened in a browser and shared alone.")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--out", default=None, help="file to write (default RUN/report.html)")
+    p.add_argument("--ref-offset", type=float, default=0.1,
+                   help="reference point offset (default 0.1)")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("export", parents=[common],
                        help="write a run folder's database as CSV or Parquet")
     p.add_argument("run", metavar="RUN")
@@ -249,9 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and the shell's status for an interrupted command.
         print(str(exc) or "interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as exc:
-        # Bad names, keys, values and missing run folders: one clear line, no traceback
-        # (a failing job does not land here: the sweep reports it and carries on).
+    except (ValueError, FileNotFoundError, ModuleNotFoundError) as exc:
+        # Bad names, keys, values, missing run folders and missing optional packages: one
+        # clear line, no traceback (a failing job does not land here: the sweep reports it
+        # and carries on).
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -47,6 +47,7 @@ __all__ = [
     "Variable",
     "get_problem",
     "list_problems",
+    "objective_label",
     "register_problem",
 ]
 
@@ -58,6 +59,24 @@ _BOUND_RTOL = 1e-6
 #: handful of choices puts more than 99% on the top one, so an encoded exact design is
 #: (nearly) its own relaxation, and the box keeps gradient steps from saturating forever.
 LOGIT_BOUND = 5.0
+
+
+#: Unit suffixes of objective names (``area_mm2``) and how a plot axis writes them.
+_UNIT_SUFFIXES = {
+    "mm2": "mm^2", "um2": "µm^2", "cm2": "cm^2", "m2": "m^2", "mm": "mm", "cm": "cm",
+    "um": "µm", "ns": "ns", "us": "µs", "ms": "ms", "s": "s", "pj": "pJ", "nj": "nJ",
+    "uj": "µJ", "mj": "mJ", "j": "J", "mw": "mW", "w": "W", "kw": "kW", "kb": "KB",
+    "mb": "MB", "gb": "GB", "kg": "kg", "pct": "%", "hz": "Hz", "mhz": "MHz", "ghz": "GHz",
+}
+
+
+def objective_label(name: str) -> str:
+    """An axis label from an objective name: a unit suffix in brackets, underscores as
+    spaces (``area_mm2`` -> ``area [mm^2]``, ``latency_ms`` -> ``latency [ms]``); a name
+    without a known unit suffix is returned as it is (``f1``)."""
+    stem, sep, suffix = str(name).rpartition("_")
+    unit = _UNIT_SUFFIXES.get(suffix.lower()) if sep and stem else None
+    return f"{stem.replace('_', ' ')} [{unit}]" if unit else str(name)
 
 
 class NonFiniteObjectiveWarning(RuntimeWarning):
@@ -190,6 +209,10 @@ class Problem:
         Number of inequality constraints ``g(x) <= 0``.
     objective_names, constraint_names
         Optional labels for tables and plots.
+    objective_labels
+        Optional axis labels with units for plots and reports (``"area [mm^2]"``);
+        default: from the names by :func:`objective_label` (``area_mm2`` -> ``area
+        [mm^2]``).
     """
 
     #: Registry name (set by subclasses).
@@ -205,6 +228,7 @@ class Problem:
         *,
         objective_names: Sequence[str] | None = None,
         constraint_names: Sequence[str] | None = None,
+        objective_labels: Sequence[str] | None = None,
     ) -> None:
         if len(variables) == 0:
             raise ValueError("a problem needs at least one variable")
@@ -231,6 +255,7 @@ class Problem:
             raise ValueError("objective_names must have n_obj entries")
         if len(self.constraint_names) != self.n_constr:
             raise ValueError("constraint_names must have n_constr entries")
+        self.objective_labels = objective_labels  # type: ignore[assignment]
         self.xl = np.array([float(v.lower) for v in self.variables])
         self.xu = np.array([float(v.upper) for v in self.variables])
         self.xl.setflags(write=False)
@@ -244,6 +269,21 @@ class Problem:
     @property
     def variable_names(self) -> tuple[str, ...]:
         return tuple(v.name for v in self.variables)
+
+    @property
+    def objective_labels(self) -> tuple[str, ...]:
+        """Axis labels with units, one per objective (given, or from the names)."""
+        given = self.__dict__.get("_objective_labels")
+        return given or tuple(objective_label(n) for n in self.objective_names)
+
+    @objective_labels.setter
+    def objective_labels(self, labels: Sequence[str] | None) -> None:
+        if labels is not None:
+            labels = tuple(str(v) for v in labels)
+            if len(labels) != len(self.objective_names):
+                raise ValueError(f"objective_labels has {len(labels)} entries for "
+                                 f"{len(self.objective_names)} objectives")
+        self._objective_labels = labels
 
     @property
     def is_mixed(self) -> bool:

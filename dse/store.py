@@ -31,6 +31,7 @@ a row missing designs (a file edited or damaged by hand) is run again and replac
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import socket
@@ -190,6 +191,74 @@ def _opt_float(value: Any) -> float | None:
     return None if np.isnan(v) else v
 
 
+# ---------------------------------------------------------------------- rows of one job
+def _checked_metrics(metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``metrics``; a key other than the metrics and ``ref_point`` is refused."""
+    metrics = dict(metrics or {})
+    unknown = set(metrics) - {*_METRICS, "ref_point"}
+    if unknown:
+        raise ValueError(
+            f"unknown metric(s) {sorted(unknown)}; valid: {[*_METRICS, 'ref_point']}"
+        )
+    return metrics
+
+
+def _run_row(job_key: str, result: Result, metrics: dict[str, Any], info: dict[str, Any], *,
+             n_feasible: int, n_front: int) -> dict[str, Any]:
+    """The job's ``runs`` row, column name -> value (JSON text for lists and dicts)."""
+    config = {**info.get("config", {}), "result": result.config}
+    ref = metrics.get("ref_point")
+    return {
+        "job_key": job_key,
+        "problem": result.problem,
+        "problem_params": _json(info.get("problem_params", {})),
+        "method": result.method,
+        "kind": info.get("kind"),
+        "seed": int(result.seed),
+        "budget": None if info.get("budget") is None else int(info["budget"]),
+        "config": _json(config),
+        "device": info.get("device"),
+        "n_evals": int(result.n_evals),
+        "n_grad_evals": int(result.n_grad_evals),
+        "wall_time": float(result.wall_time),
+        "n_designs": len(result.F),
+        "n_feasible": n_feasible,
+        "n_front": n_front,
+        **{m: _opt_float(metrics.get(m)) for m in _METRICS},
+        "ref_point": None if ref is None else _json(np.asarray(ref, float).tolist()),
+        "variable_names": _json(list(result.variable_names)),
+        "objective_names": _json(list(result.objective_names)),
+        "constraint_names": _json(list(result.constraint_names)),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _insert_run(c: sqlite3.Connection, row: dict[str, Any]) -> int | None:
+    """Insert the ``runs`` row; its new ``run_id``, or ``None`` when the key is taken."""
+    cols = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    cur = c.execute(
+        f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO NOTHING",
+        tuple(row.values()),
+    )
+    return None if cur.rowcount == 0 else int(cur.lastrowid or 0)
+
+
+def _design_rows(run_id: int, result: Result, feasible: np.ndarray,
+                 front: np.ndarray) -> Iterator[tuple[Any, ...]]:
+    """``designs`` rows: run, index, feasible, on front, and x, f, g as JSON lists."""
+    for i in range(len(result.F)):
+        yield (run_id, i, int(feasible[i]), int(front[i]), _json(result.X[i].tolist()),
+               _json(result.F[i].tolist()), _json(result.G[i].tolist()))
+
+
+def _history_rows(run_id: int, history: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """``history`` rows: run, step, then :data:`~dse.result.HISTORY_COLUMNS`."""
+    hist = history.reset_index(drop=True)
+    for i in range(len(hist)):
+        yield (run_id, i, *(_opt_float(hist[col].iloc[i]) for col in HISTORY_COLUMNS))
+
+
 class Store:
     """The SQLite results database of one run folder.
 
@@ -341,74 +410,33 @@ class Store:
         -------
         The new ``run_id``, or ``None`` when ``job_key`` was already stored.
         """
-        metrics = dict(metrics or {})
-        info = dict(info or {})
-        unknown = set(metrics) - {*_METRICS, "ref_point"}
-        if unknown:
-            raise ValueError(
-                f"unknown metric(s) {sorted(unknown)}; valid: {[*_METRICS, 'ref_point']}"
-            )
-        front = result.front_mask
-        feasible = result.feasible
-        config = {**info.get("config", {}), "result": result.config}
-        ref = metrics.get("ref_point")
-        row = {
-            "job_key": job_key,
-            "problem": result.problem,
-            "problem_params": _json(info.get("problem_params", {})),
-            "method": result.method,
-            "kind": info.get("kind"),
-            "seed": int(result.seed),
-            "budget": None if info.get("budget") is None else int(info["budget"]),
-            "config": _json(config),
-            "device": info.get("device"),
-            "n_evals": int(result.n_evals),
-            "n_grad_evals": int(result.n_grad_evals),
-            "wall_time": float(result.wall_time),
-            "n_designs": len(result.F),
-            "n_feasible": int(feasible.sum()),
-            "n_front": int(front.sum()),
-            **{m: _opt_float(metrics.get(m)) for m in _METRICS},
-            "ref_point": None if ref is None else _json(np.asarray(ref, float).tolist()),
-            "variable_names": _json(list(result.variable_names)),
-            "objective_names": _json(list(result.objective_names)),
-            "constraint_names": _json(list(result.constraint_names)),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        cols = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        hist = result.history.reset_index(drop=True)
+        metrics = _checked_metrics(metrics)
+        front, feasible = result.front_mask, result.feasible
+        row = _run_row(job_key, result, metrics, dict(info or {}),
+                       n_feasible=int(feasible.sum()), n_front=int(front.sum()))
         with self._transaction() as c:
-            old = c.execute("SELECT run_id FROM runs WHERE job_key = ?", (job_key,)).fetchone()
-            if old is not None:
-                if self._complete(old[0]):
-                    return None
-                # A row missing designs is no finished job: replace it whole.
-                for table in ("designs", "history", "runs"):
-                    c.execute(f"DELETE FROM {table} WHERE run_id = ?", (old[0],))
-            cur = c.execute(
-                f"INSERT INTO runs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO NOTHING",
-                tuple(row.values()),
-            )
-            if cur.rowcount == 0:
+            if self._stored_complete(c, job_key):
                 return None
-            run_id = int(cur.lastrowid or 0)
-            c.executemany(
-                "INSERT INTO designs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (run_id, i, int(feasible[i]), int(front[i]), _json(result.X[i].tolist()),
-                     _json(result.F[i].tolist()), _json(result.G[i].tolist()))
-                    for i in range(len(result.F))
-                ),
-            )
-            c.executemany(
-                "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (run_id, i, *(_opt_float(hist[col].iloc[i]) for col in HISTORY_COLUMNS))
-                    for i in range(len(hist))
-                ),
-            )
+            run_id = _insert_run(c, row)
+            if run_id is None:
+                return None
+            c.executemany("INSERT INTO designs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          _design_rows(run_id, result, feasible, front))
+            c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)",
+                          _history_rows(run_id, result.history))
         return run_id
+
+    def _stored_complete(self, c: sqlite3.Connection, job_key: str) -> bool:
+        """Whether ``job_key`` is stored with all its designs; a row missing designs is no
+        finished job, and is deleted (with its designs and history) to be written whole."""
+        old = c.execute("SELECT run_id FROM runs WHERE job_key = ?", (job_key,)).fetchone()
+        if old is None:
+            return False
+        if self._complete(old[0]):
+            return True
+        for table in ("designs", "history", "runs"):
+            c.execute(f"DELETE FROM {table} WHERE run_id = ?", (old[0],))
+        return False
 
     # ------------------------------------------------------------------ reading
     @_reads
@@ -598,6 +626,15 @@ class Store:
         """
         if fmt not in ("csv", "parquet"):
             raise ValueError(f"unknown export format {fmt!r}; valid: csv, parquet")
+        if fmt == "parquet" and not any(
+            importlib.util.find_spec(engine) for engine in ("pyarrow", "fastparquet")
+        ):
+            # Checked before any file is written, with the fix in the message (pandas would
+            # fail on the first table with a message about engines).
+            raise ModuleNotFoundError(
+                "parquet export needs pyarrow: pip install pyarrow (or the extra: "
+                "pip install 'dse[parquet]'); --format csv needs nothing more"
+            )
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         runs = self.runs()

@@ -386,8 +386,10 @@ def run_sweep(config: SweepConfig | Sequence[str] = (), *, executor: Any = None
         plots: list[Path] = []
         if cfg.plots and not runs.empty:
             from dse.plots import plot_run
+            from dse.report import write_report
 
             plots = plot_run(run_dir, job_keys=keys, offset=cfg.ref_offset)
+            write_report(run_dir, plots=plots, job_keys=keys, offset=cfg.ref_offset)
     except KeyboardInterrupt:
         # Ctrl-C: every finished job is stored (one transaction each); say how many.
         raise SweepInterrupted(run_dir, _n_stored(run_dir, keys), len(jobs)) from None

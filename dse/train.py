@@ -12,6 +12,8 @@ Two loops share one way of turning task gradients into an update:
   heads backward on zero gradients); on accelerators one vmapped backward. That is the
   floor for exact per-task gradients (about 1.6x the FLOPs of one summed-loss step
   on MultiDigits); ``jacobian="features"`` (MGDA-UB) costs one backward plus the heads.
+  The loop is explicit state plus one step, a function per Jacobian route
+  (:mod:`dse._train_steps`).
 * :func:`descend` runs the same update directly on the variables ``x`` of any
   differentiable :class:`~dse.problem.Problem`, for a batch of starting points at once
   (the CAGrad toy's trajectories, the advisor's short descent).
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,17 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from dse._train_steps import (
+    Combiner,
+    Recorder,
+    batch_order,
+    choose_jacobian_route,
+    init_state,
+    make_optimizer,
+    method_name,
+    pair_cosines,
+    take_step,
+)
 from dse.device import resolve_device
 from dse.mtl_task import MTLTaskProtocol
 from dse.registry import renamed_keywords
@@ -65,8 +78,11 @@ __all__ = [
 
 # ---------------------------------------------------------------------- helpers
 #: CPU training takes K ordinary backward passes (one per task) instead of one vmapped
-#: backward; see train. A switch so the tests can run both routes on the CPU.
+#: backward; see :func:`dse._train_steps.choose_jacobian_route`. A switch so the tests can
+#: run both routes on the CPU.
 _LOOP_JACOBIAN_ON_CPU = True
+
+
 def resolve_method(method: Any, method_params: dict[str, Any] | None = None) -> Any:
     """A weighting object from a registry name (with ``method_params``) or an object.
 
@@ -88,70 +104,6 @@ def resolve_method(method: Any, method_params: dict[str, Any] | None = None) -> 
         f"callable w(G, losses=...) -> weights; got {type(method).__name__}"
     )
 
-
-def _method_name(w: Any) -> str:
-    return str(getattr(w, "name", "") or type(w).__name__)
-
-
-def _is_stateful(w: Any) -> bool:
-    return getattr(w, "kind", "stateless") == "stateful"
-
-
-def _pair_cosines(G: Tensor) -> Tensor:
-    """Upper-triangle pairwise cosines ``(..., K(K-1)/2)`` of the Gramian ``G``."""
-    from dse.gradient import cosine_matrix
-
-    K = G.shape[-1]
-    iu = torch.triu_indices(K, K, offset=1, device=G.device)
-    return cosine_matrix(G)[..., iu[0], iu[1]]
-
-
-def _make_optimizer(optimizer: Any, params: list[Tensor], lr: float) -> torch.optim.Optimizer:
-    if callable(optimizer) and not isinstance(optimizer, str):
-        return optimizer(params, lr)
-    table = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-    key = str(optimizer).lower()
-    if key not in table:
-        raise ValueError(
-            f"unknown optimizer {optimizer!r}; valid: {', '.join(table)} or a callable "
-            "(params, lr) -> torch.optim.Optimizer"
-        )
-    return table[key](params, lr=lr)
-
-
-class _Combiner:
-    """Weights from a stateless or stateful weighting, keeping the state explicit."""
-
-    def __init__(self, weighting: Any, K: int, device: torch.device, dtype: torch.dtype,
-                 lead: tuple[int, ...] = ()) -> None:
-        self.w = weighting
-        self.stateful = _is_stateful(weighting)
-        self.state = None
-        if self.stateful:
-            self.state = weighting.init(K, device=device, dtype=dtype)
-            log_vars = getattr(self.state, "log_vars", None)
-            if lead and isinstance(log_vars, Tensor):
-                # Independent runs (a batch of starts) need their own log-variances.
-                s = log_vars.detach().expand(*lead, K).clone().requires_grad_(True)
-                self.state = replace(self.state, log_vars=s)
-
-    @property
-    def needs_gramian(self) -> bool:
-        return bool(getattr(self.w, "needs_gramian", True))
-
-    def extra_parameters(self) -> list[Tensor]:
-        return list(self.w.parameters(self.state)) if self.stateful else []
-
-    def weights(self, G: Tensor, losses: Tensor, G_last: Tensor | None = None) -> Tensor:
-        if not self.stateful:
-            return self.w(G, losses=losses.detach())
-        G_in = (G_last if G_last is not None else G) if self.needs_gramian else None
-        w, self.state = self.w.update(self.state, losses=losses.detach(), G=G_in)
-        if hasattr(self.w, "loss") and self.extra_parameters():
-            # Learnable weightings (uncertainty): their own objective gives the gradient of
-            # their parameters; the model gets the weights through w @ J.
-            self.w.loss(self.state, losses.detach()).backward()
-        return w
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -309,10 +261,55 @@ def train(
     -------
     TrainResult
     """
-    from dse.gradient import gramian, param_slices, scalarising_weightings, task_jacobian
     from dse.progress import track as tqdm  # live line in a terminal, plain lines in a log
 
     dev = resolve_device(device)
+    steps, lr, active = _checked_settings(task, steps, lr, log_every, tasks, jacobian)
+    single = tasks is not None and len(active) == 1
+    weighting = None if single else resolve_method(weighting, method_params)
+    name = f"single_{task.task_names[active[0]]}" if single else method_name(weighting)
+
+    s = init_state(task, weighting, name, active, features=jacobian == "features",
+                   track_gradients=track_gradients, optimizer=optimizer, lr=lr, seed=seed,
+                   device=dev)
+    n = s.X.shape[0]
+    bs = task.batch_size if batch_size == "task" else batch_size
+    bs = n if bs is None else min(int(bs), n)
+    order = batch_order(n, bs, steps, seed, dev)
+    choose_jacobian_route(s, order[0], _LOOP_JACOBIAN_ON_CPU)
+
+    rec = Recorder()
+    postfix_every = max(1, steps // 50)
+    t0 = time.perf_counter()
+    bar = tqdm(range(steps), desc=name, disable=not progress, leave=False)
+    for step in bar:
+        losses_all, w, G = take_step(s, order[step])
+        if step % log_every == 0 or step == steps - 1:
+            rec.record(step, losses_all, w, G)
+        if progress and (step % postfix_every == 0 or step == steps - 1):
+            bar.set_postfix({t: f"{v:.3g}" for t, v in
+                             zip(task.task_names, losses_all.detach().cpu().tolist(),
+                                 strict=True)})
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)  # queued kernels belong to the timed loop
+    wall = time.perf_counter() - t0
+
+    history = rec.history(task.task_names, active)
+    metrics = {sp: evaluate_model(s.model, task, sp) for sp in eval_splits if sp in task.data}
+    return TrainResult(model=s.model, history=history, metrics=metrics, method=name,
+                       seed=int(seed), wall_time=wall,
+                       config={"steps": steps, "lr": lr, "batch_size": bs,
+                               "optimizer": str(optimizer), "device": str(dev),
+                               "method_params": dict(method_params or {}),
+                               "jacobian": jacobian,
+                               "tasks": active})
+
+
+def _checked_settings(task: MTLTaskProtocol, steps: int | None, lr: float | None,
+                      log_every: int, tasks: Sequence[int] | None,
+                      jacobian: str) -> tuple[int, float, list[int]]:
+    """``steps`` and ``lr`` (the task's suggestion where ``None``) and the trained task
+    indices, each checked; a ``ValueError`` names the bad value."""
     steps = int(task.steps if steps is None else steps)
     lr = float(task.lr if lr is None else lr)
     if steps < 1:
@@ -325,224 +322,9 @@ def train(
     active = list(range(K)) if tasks is None else sorted({int(t) for t in tasks})
     if not active or any(t < 0 or t >= K for t in active):
         raise ValueError(f"tasks must be indices in [0, {K - 1}], got {tasks}")
-    single = tasks is not None and len(active) == 1
     if jacobian not in ("params", "features"):
         raise ValueError(f"jacobian must be 'params' or 'features', got {jacobian!r}")
-    features = jacobian == "features" and not single
-    weighting = None if single else resolve_method(weighting, method_params)
-    name = f"single_{task.task_names[active[0]]}" if single else _method_name(weighting)
-
-    model = task.make_model(seed).to(dev)
-    shared = model.shared_parameters()
-    heads = [list(h.parameters()) for h in model.heads]
-    X, Y = task.split("train")
-    X, Y = X.to(dev), Y.to(dev)
-    n = X.shape[0]
-    bs = task.batch_size if batch_size == "task" else batch_size
-    bs = n if bs is None else min(int(bs), n)
-
-    use_jac = not single and (
-        track_gradients or _is_stateful(weighting) or name not in ("mean", "linear")
-    )
-    combiner = None if single else _Combiner(weighting, len(active), dev, torch.float32)
-    opt = _make_optimizer(optimizer, [*model.parameters(),
-                                      *(combiner.extra_parameters() if combiner else [])], lr)
-    # Methods whose weights define a scalarised loss sum_i w_i L_i (the registry's
-    # ``scalarising`` entries): heads get w_i * grad L_i.
-    scale_heads = name in scalarising_weightings() or not hasattr(weighting, "name")
-
-    # GradNorm measures gradient norms on the last shared layer only.
-    last_cols = None
-    if combiner is not None and combiner.stateful and combiner.needs_gramian:
-        last_ids = {id(p) for p in model.last_shared_layer().parameters()}
-        sl = [s for p, s in zip(shared, param_slices(shared), strict=True) if id(p) in last_ids]
-        last_cols = slice(sl[0].start, sl[-1].stop)
-
-    # All mini-batch indices drawn up front from a seeded CPU generator: one transfer,
-    # no host round-trip per step.
-    gen = torch.Generator().manual_seed(int(seed) + 1)
-    n_epochs = -(-steps * bs // n)
-    order = torch.cat([torch.randperm(n, generator=gen) for _ in range(n_epochs)])
-    order = order[: steps * bs].view(steps, bs).to(dev)
-
-    rec_loss, rec_w, rec_G, rec_step = [], [], [], []
-    head_params = [p for t in active for p in heads[t]]
-    # On the CPU, K ordinary backward passes, each starting at its task's head (and giving
-    # that head's gradient), cost less than one vmapped backward through every head plus
-    # one through the heads: best of 10, 1.0 vs 1.4 ms on MultiDigits (K = 2) and 11.6 vs
-    # 23.9 ms on the GradNorm regression with K = 10 (batch 256). On accelerators, where one batched
-    # pass saves K - 1 rounds of kernel launches, the vmapped backward is used.
-    loop_jac = dev.type == "cpu" and _LOOP_JACOBIAN_ON_CPU
-    # Per-task backward passes start at each task's own head when loss t reads head t's
-    # output only (the usual case); losses that couple heads take the general routes.
-    split = use_jac and (features or loop_jac) and _losses_separable(
-        task, model, X[order[0]], Y[order[0]], active)
-    loop_jac = loop_jac and split
-    postfix_every = max(1, steps // 50)
-    t0 = time.perf_counter()
-    bar = tqdm(range(steps), desc=name, disable=not progress, leave=False)
-    for step in bar:
-        idx = order[step]
-        opt.zero_grad(set_to_none=True)
-        G = None
-        if split:
-            # Loss t depends on head t's output only, so the losses are differentiated
-            # w.r.t. the head outputs first (cheap), and each task's backward then starts
-            # at its own head: it never runs the other heads' backward on zero gradients.
-            z = model.trunk(X[idx])
-            out = model.forward_heads(z)
-            leaf = [o.detach().requires_grad_(True) for o in out]
-            losses_all = task.losses(leaf, Y[idx])
-            losses = losses_all[active]
-            d_out = torch.autograd.grad(losses.sum(), [leaf[t] for t in active])
-            out = [out[t] for t in active]
-        elif features:
-            z = model.trunk(X[idx])
-            losses_all = task.losses(model.forward_heads(z), Y[idx])
-            losses = losses_all[active]
-        else:
-            out = model(X[idx])
-            losses_all = task.losses(out, Y[idx])
-            losses = losses_all[active]
-        if single:
-            losses[0].backward()
-            w = torch.ones(1, device=dev)
-        elif not use_jac:
-            w = combiner.w(None, losses=losses.detach())
-            (w.to(losses.dtype) * losses).sum().backward()
-        elif features:
-            # MGDA-UB route: the Gramian of the task gradients w.r.t. the shared
-            # representation (heads only), then ONE ordinary backward of sum_i w_i L_i,
-            # which gives the shared parameters exactly sum_i w_i g_i.
-            if split:
-                Jz = torch.stack([torch.autograd.grad(o, z, d, retain_graph=True)[0]
-                                  for o, d in zip(out, d_out, strict=True)])
-            else:
-                Jz = torch.stack([torch.autograd.grad(loss, z, retain_graph=True)[0]
-                                  for loss in losses])
-            G = gramian(Jz.reshape(len(active), -1))
-            w = combiner.weights(G, losses, G)
-            wd = w.detach().to(losses.dtype)
-            if split:
-                torch.autograd.backward(out, [c * d for c, d in zip(wd, d_out, strict=True)])
-            else:
-                (wd * losses).sum().backward()
-        else:
-            # Shared parameters: the K x P Jacobian. Heads: each is reached by its own
-            # loss only, so head t's gradient is c_t times its task's gradient.
-            if loop_jac:
-                J, head_grads = _jacobian_and_heads(out, d_out, shared,
-                                                    [heads[t] for t in active])
-            else:
-                J = task_jacobian(losses, shared, retain_graph=True)
-            G = gramian(J)
-            G_last = gramian(J[:, last_cols]) if last_cols is not None else None
-            w = combiner.weights(G, losses, G_last)
-            _write(shared, w.to(J.dtype) @ J)
-            coef = w.detach().to(losses.dtype) if scale_heads else torch.ones_like(losses)
-            if loop_jac:
-                for c, hp, hg in zip(coef, [heads[t] for t in active], head_grads, strict=True):
-                    for p, g in zip(hp, hg, strict=True):
-                        p.grad = c * g if scale_heads else g
-            else:
-                grads = torch.autograd.grad((coef * losses).sum(), head_params)
-                for p, g in zip(head_params, grads, strict=True):
-                    p.grad = g
-        opt.step()
-        if step % log_every == 0 or step == steps - 1:
-            rec_step.append(step)
-            rec_loss.append(losses_all.detach())
-            rec_w.append(w.detach().float())
-            if G is not None:
-                rec_G.append(G.detach())
-        if progress and (step % postfix_every == 0 or step == steps - 1):
-            bar.set_postfix({t: f"{v:.3g}" for t, v in
-                             zip(task.task_names, losses_all.detach().cpu().tolist(),
-                                 strict=True)})
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)  # queued kernels belong to the timed loop
-    wall = time.perf_counter() - t0
-
-    history = _history(task.task_names, active, rec_step, rec_loss, rec_w, rec_G)
-    metrics = {s: evaluate_model(model, task, s) for s in eval_splits if s in task.data}
-    return TrainResult(model=model, history=history, metrics=metrics, method=name,
-                       seed=int(seed), wall_time=wall,
-                       config={"steps": steps, "lr": lr, "batch_size": bs,
-                               "optimizer": str(optimizer), "device": str(dev),
-                               "method_params": dict(method_params or {}),
-                               "jacobian": jacobian,
-                               "tasks": active})
-
-
-def _jacobian_and_heads(
-    outputs: Sequence[Tensor], d_out: Sequence[Tensor], shared: Sequence[Tensor],
-    heads: Sequence[Sequence[Tensor]],
-) -> tuple[Tensor, list[tuple[Tensor, ...]]]:
-    """Shared-parameter Jacobian ``(K, P)`` and each head's gradient of its own loss, from
-    K ordinary backward passes, pass t starting at head t's output with ``d_out[t]`` (the
-    gradient of loss t w.r.t. it) and running through head t and the shared trunk."""
-    P = sum(p.numel() for p in shared)
-    J = torch.empty(len(heads), P, dtype=shared[0].dtype, device=shared[0].device)
-    head_grads = []
-    last = len(heads) - 1
-    for i, (o, d, hp) in enumerate(zip(outputs, d_out, heads, strict=True)):
-        g = torch.autograd.grad(o, [*shared, *hp], grad_outputs=d, retain_graph=i < last,
-                                allow_unused=True)
-        # Written straight into row i: no extra copy of the K x P Jacobian.
-        torch.cat([(torch.zeros_like(p) if gi is None else gi).reshape(-1)
-                   for gi, p in zip(g[: len(shared)], shared, strict=True)], out=J[i])
-        head_grads.append(tuple(torch.zeros_like(p) if gi is None else gi
-                                for gi, p in zip(g[len(shared):], hp, strict=True)))
-    return J, head_grads
-
-
-def _losses_separable(task: Any, model: torch.nn.Module, x: Tensor, y: Tensor,
-                      active: Sequence[int]) -> bool:
-    """Whether loss t depends on head t's output only, on one batch (the global RNG is
-    left as it was, so checking does not change a seeded run)."""
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        with torch.no_grad():
-            out = model(x)
-        leaf = [o.detach().requires_grad_(True) for o in out]
-        losses = task.losses(leaf, y)
-        for t in active:
-            grads = torch.autograd.grad(losses[t], leaf, retain_graph=True, allow_unused=True)
-            if any(j != t and g is not None and bool(g.ne(0).any())
-                   for j, g in enumerate(grads)):
-                return False
-    return True
-
-
-def _write(params: Sequence[Tensor], flat: Tensor) -> None:
-    """Set ``p.grad`` from consecutive slices of ``flat`` (grads were zeroed before)."""
-    start = 0
-    for p in params:
-        k = p.numel()
-        p.grad = flat[start:start + k].view_as(p).to(p.dtype)
-        start += k
-
-
-def _history(names: Sequence[str], active: Sequence[int], steps: list[int],
-             losses: list[Tensor], weights: list[Tensor], grams: list[Tensor]) -> pd.DataFrame:
-    # One host transfer for the whole run.
-    L = torch.stack(losses).double().cpu().numpy()
-    W = torch.stack(weights).double().cpu().numpy()
-    cols: dict[str, Any] = {"step": np.asarray(steps)}
-    for i, t in enumerate(names):
-        cols[f"loss_{t}"] = L[:, i]
-    for j, t in enumerate(active):
-        cols[f"weight_{names[t]}"] = W[:, j]
-    if grams:
-        G = torch.stack(grams).double()
-        cos = _pair_cosines(G).cpu().numpy()
-        norms = G.diagonal(dim1=-2, dim2=-1).clamp(min=0).sqrt().cpu().numpy()
-        iu = np.triu_indices(len(active), 1)
-        for c, (a, b) in enumerate(zip(*iu, strict=True)):
-            cols[f"cos_{names[active[a]]}_{names[active[b]]}"] = cos[:, c]
-        for j, t in enumerate(active):
-            cols[f"grad_norm_{names[t]}"] = norms[:, j]
-    return pd.DataFrame(cols)
+    return steps, lr, active
 
 
 # ---------------------------------------------------------------------- descent on x
@@ -683,12 +465,12 @@ def descend_many(
     S, K = start.shape[0], problem.n_obj
     labels = list(methods)
     M = len(labels)
-    combiners = [_Combiner(resolve_method(methods[k]), K, dev, dtype, lead=(S,))
+    combiners = [Combiner(resolve_method(methods[k]), K, dev, dtype, lead=(S,))
                  for k in labels]
     x = start.repeat(M, 1).requires_grad_(True)
     lo, hi = (torch.as_tensor(b, device=dev, dtype=dtype) for b in problem.relaxed_bounds())
     extra = [p for c in combiners for p in c.extra_parameters()]
-    opt = _make_optimizer(optimizer, [x, *extra], lr)
+    opt = make_optimizer(optimizer, [x, *extra], lr)
     eye = torch.eye(K, dtype=dtype, device=dev)[:, None, :].expand(K, M * S, K)
 
     def jac(z: Tensor) -> tuple[Tensor, Tensor]:
@@ -720,7 +502,7 @@ def descend_many(
                 x.copy_(torch.maximum(torch.minimum(x, hi), lo))
     # (R, M*S, ...) -> per method (R, S, ...); one host transfer.
     Xr, Fr, Wr, Gr = (torch.stack(recs[k]) for k in ("X", "F", "w", "G"))
-    cos = _pair_cosines(Gr) if K > 1 else Gr[..., 0, :0]
+    cos = pair_cosines(Gr) if K > 1 else Gr[..., 0, :0]
     norms = Gr.diagonal(dim1=-2, dim2=-1).clamp(min=0).sqrt()
     arrays = [a.detach().double().cpu().numpy() for a in (Xr, Fr, Wr, cos, norms)]
     out = {}
@@ -729,5 +511,5 @@ def descend_many(
         X_, F_, W_, C_, N_ = (a[:, sl] for a in arrays)
         out[label] = DescentResult(X=X_, F=F_, weights=W_, cosines=C_, grad_norms=N_,
                                    steps=np.asarray(rec_steps),
-                                   method=_method_name(combiners[i].w))
+                                   method=method_name(combiners[i].w))
     return out

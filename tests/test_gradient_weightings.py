@@ -81,7 +81,8 @@ def test_mgda_matches_torchjd(K: int, seed: int) -> None:
 @pytest.mark.parametrize("K", [2, 3, 6])
 @pytest.mark.parametrize("seed", range(3))
 def test_upgrad_matches_torchjd(K: int, seed: int) -> None:
-    pytest.importorskip("quadprog")
+    pytest.importorskip("quadprog")  # TorchJD's projector: quadprog through qpsolvers
+    pytest.importorskip("qpsolvers")
     J = make_jacobian("full", K, 20, seed=seed)
     # TorchJD regularises the normalised Gramian with 1e-4 I for quadprog: same setting here.
     ours = aggregate(J, get_weighting("upgrad", reg_eps=1e-4))

@@ -213,3 +213,24 @@ def test_sigkill_during_writes_never_corrupts(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
         keys = store.runs()["job_key"]
         assert keys.is_unique
+
+
+def test_parquet_export_without_an_engine_names_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib.util
+
+    import cli
+
+    with Store(tmp_path) as store:
+        store.write("k0", make_result())
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("pyarrow", "fastparquet")
+                        else real(name, *a))
+    with Store(tmp_path) as store, pytest.raises(ModuleNotFoundError, match="pip install pyarrow"):
+        store.export(tmp_path / "out", "parquet")
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+    assert cli.main(["export", str(tmp_path), "--format", "parquet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: parquet export needs pyarrow")

@@ -14,7 +14,7 @@ import dse.solvers
 from dse.indicators import reference_point
 from dse.problem import get_problem
 from dse.store import Store
-from dse.sweep import build_jobs, compare_runs, metrics_table, run_sweep, summarise
+from dse.sweep import build_jobs, compare_runs, load_run, metrics_table, run_sweep, summarise
 
 BASE = [
     "problem=zdt1", "problem.n_var=6", "methods=[nsga2,weighted_sum]", "solver.budget=400",
@@ -306,3 +306,12 @@ def test_two_sweeps_into_one_folder_share_the_jobs(tmp_path: Path) -> None:
     with Store(out) as store:
         assert len(store) == 6 and store.integrity_check() == "ok"
         assert store.query("SELECT COUNT(*) AS n FROM claims")["n"].iloc[0] == 0
+
+
+def test_reading_a_missing_run_folder_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    # The README reads results with load_run: a mistyped folder must not become an empty
+    # database followed by a KeyError.
+    missing = tmp_path / "runs" / "codesign-typo"
+    with pytest.raises(FileNotFoundError, match="no results database"):
+        load_run(missing)
+    assert not (tmp_path / "runs").exists()

@@ -125,3 +125,172 @@ def test_codesign_run_draws_hardware_plot(tmp_path: Path) -> None:
         assert set(store.runs()["method"]) == {"nsga2", "random"}
     # co-design knows its exact front: the HV ratio is defined.
     assert report.runs["hv_ratio"].notna().all()
+
+
+# ---------------------------------------------------------------------------- issue 14
+def test_every_series_gets_its_own_colour_and_its_family_marker() -> None:
+    from matplotlib.colors import to_hex
+
+    from dse.plots import FAMILY_MARKERS, series_styles
+
+    for n in (3, 12, 20, 31):  # compare with many series: no colour repeats
+        labels = [f"run{k // 6}:m{k}" for k in range(n)]
+        st = series_styles(labels)
+        assert len({to_hex(s["color"]) for s in st.values()}) == n
+    st = series_styles(["a", "b", "c", "d"], {"a": "gradient", "b": "evolutionary",
+                                               "c": "hybrid"})
+    assert [st[k]["marker"] for k in "abc"] == [FAMILY_MARKERS[f] for f in
+                                               ("gradient", "evolutionary", "hybrid")]
+    assert st["b"]["mfc"] == "none" and st["d"]["marker"] not in FAMILY_MARKERS.values()
+
+
+def test_fronts_legend_best_first_with_hv_ratio_and_steps_not_lines() -> None:
+    rng = np.random.default_rng(5)
+    fronts = {k: np.sort(rng.random((6, 2)), axis=0) * [1, -1] + [0, 1] for k in "abc"}
+    fig = plot_fronts(fronts, None, ["area [mm^2]", "latency [ms]"],
+                      kinds={"a": "gradient", "b": "evolutionary", "c": "hybrid"},
+                      scores={"a": 0.5, "b": 0.9, "c": 0.7}, knee=np.array([0.5, 0.5]))
+    (ax,) = fig.axes
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    method_rows = [t for t in texts if t[:2] in ("a:", "b:", "c:")]
+    assert [t[0] for t in method_rows] == ["b", "c", "a"]  # best HV ratio first
+    assert "HV ratio 0.9" in method_rows[0] and method_rows[0].endswith("best")
+    assert any("knee" in t for t in texts) and any("family" in t for t in texts)
+    by_label = {line.get_label()[0]: line for line in ax.get_lines()}
+    # A gap between two designs shows as a staircase step, never as a covered segment.
+    assert all(by_label[k].get_drawstyle() == "steps-post" for k in "abc")
+    assert {by_label[k].get_marker() for k in "abc"} == {"o", "^", "D"}
+    # The legend sits outside the data (to the right of the axes).
+    fig.canvas.draw()
+    leg = ax.get_legend().get_window_extent()
+    assert leg.x0 >= ax.get_window_extent().x1
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(("values", "log"), [
+    (np.r_[1e-4, np.linspace(0.01, 1, 50)], False),   # [0, 1] data: linear however small
+    (np.r_[np.geomspace(0.7, 30, 40), np.geomspace(40, 2000, 8)], True),  # ms to seconds
+    (np.linspace(0.7, 40, 30), False),                 # under two decades
+    (np.r_[-1.0, np.geomspace(1, 1e4, 20)], False),    # not all positive
+])
+def test_log_axes_only_where_data_span_decades(values: np.ndarray, log: bool) -> None:
+    from dse.plots import _wants_log
+
+    assert _wants_log(np.asarray(values, float)) is log
+
+
+def _side(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Signed distance (times |b - a|) of points ``p`` from the line through ``a``, ``b``."""
+    u = b - a
+    return u[0] * (p[..., 1] - a[1]) - u[1] * (p[..., 0] - a[0])
+
+
+def test_knee_is_the_point_farthest_from_the_line_through_the_ends() -> None:
+    from dse.plots import knee_index
+
+    rng = np.random.default_rng(6)
+    for _ in range(20):
+        x = np.sort(rng.random(15))
+        y = np.sort(rng.random(15))[::-1]
+        F = np.c_[x, y]
+        a, b = F[np.argmin(x)], F[np.argmin(y)]
+        # Second route: signed distance to the line through the ends, in the [0, 1]-scaled
+        # objectives, positive on the side of the ideal point: the knee bulges most.
+        lo, hi = F.min(0), F.max(0)
+        S, sa, sb = (F - lo) / (hi - lo), (a - lo) / (hi - lo), (b - lo) / (hi - lo)
+        d = _side(S, sa, sb) * np.sign(_side(np.zeros(2), sa, sb))
+        assert knee_index(F) == int(np.argmax(d))
+        # Units do not move the knee.
+        assert knee_index(F * [1000.0, 0.001] + [5, 7]) == knee_index(F)
+    with pytest.raises(ValueError, match="non-empty"):
+        knee_index(np.zeros((0, 2)))
+
+
+def test_hypervolume_ratio_axis_with_a_line_at_one() -> None:
+    hist = pd.DataFrame({"method": ["m"] * 3, "seed": [0] * 3, "run_id": [1] * 3,
+                         "n_evals": [10, 20, 30], "hypervolume": [2.0, 4.0, 8.0]})
+    for reference_hv in (10.0, {1: 10.0}):
+        fig = plot_hypervolume(hist, "n_evals", reference_hv=reference_hv)
+        (ax,) = fig.axes
+        line, one = ax.get_lines()
+        np.testing.assert_allclose(line.get_ydata(), [0.2, 0.4, 0.8])
+        np.testing.assert_allclose(one.get_ydata(), [1.0, 1.0])
+        assert "HV ratio" in ax.get_ylabel()
+        fig.canvas.draw()
+        assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
+        plt.close(fig)
+    with pytest.raises(ValueError, match="positive"):
+        plot_hypervolume(hist, "n_evals", reference_hv=0.0)
+
+
+def test_objective_labels_with_units_and_defaults() -> None:
+    import torch
+
+    from dse import get_problem
+    from dse.problem import Problem, Real, objective_label
+
+    assert get_problem("codesign").objective_labels == ("area [mm^2]", "latency [ms]")
+    assert get_problem("zdt1").objective_labels == ("f1", "f2")
+    assert objective_label("energy_mj") == "energy [mJ]"
+    assert objective_label("task_loss") == "task_loss"
+
+    class Old(Problem):  # a subclass written before labels existed still works
+        def __init__(self) -> None:
+            super().__init__([Real("a", 0, 1)], n_obj=2, objective_names=["mass_kg", "sag"])
+
+        def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x, 1 - x], -1)
+
+    assert Old().objective_labels == ("mass [kg]", "sag")
+
+    class New(Old):
+        def __init__(self) -> None:
+            Problem.__init__(self, [Real("a", 0, 1)], n_obj=2,
+                             objective_labels=["mass [tonnes]", "sag [mm]"])
+
+    assert New().objective_labels == ("mass [tonnes]", "sag [mm]")
+    with pytest.raises(ValueError, match="objective_labels"):
+        Problem.__init__(New.__new__(New), [Real("a", 0, 1)], n_obj=2,
+                         objective_labels=["one"])
+
+
+def test_codesign_hardware_in_real_units_for_every_method(tmp_path: Path) -> None:
+    from dse.plots import FAMILY_PLOTS, plot_run
+
+    out = tmp_path / "cd"
+    run_sweep(["problem=codesign", "methods=[nsga2,chebyshev,random]",
+               "solver.budget=300", "solver.nsga2.pop_size=20",
+               "solver.random.batch_size=50", f"out={out}", "quiet=true", "plots=false"])
+    assert "codesign" in FAMILY_PLOTS
+    figures = {}
+    real_save = save
+
+    def keep(fig, path, formats=("png", "pdf")):  # look at the figures before they close
+        figures[Path(path).name] = fig
+        return real_save(fig, path, formats=("png",))
+
+    import dse.plots as plots_module
+
+    plots_module.save, restore = keep, plots_module.save
+    try:
+        paths = plot_run(out)
+    finally:
+        plots_module.save = restore
+    assert {"fronts.png", "hypervolume.png", "hardware.png"} <= {p.name for p in paths}
+    fronts_ax = figures["fronts"].axes[0]
+    assert (fronts_ax.get_xlabel(), fronts_ax.get_ylabel()) == ("area [mm^2]", "latency [ms]")
+    hw = figures["hardware"]
+    titles = [ax.get_title() for ax in hw.axes]
+    assert "PE array rows [PEs]" in titles and "global buffer [KB]" in titles
+    for ax in hw.axes:
+        ticks = [t.get_text() for t in ax.get_yticklabels()]
+        if ax.get_title() == "global buffer [KB]":
+            assert ticks == ["32", "64", "128", "256", "512", "1024", "2048"]
+        if ax.get_title() == "DRAM channels":
+            assert ticks == ["1", "2", "4", "8"]
+    legend = [t.get_text() for t in hw.legends[0].get_texts()]
+    with Store(out) as store:
+        methods = set(store.designs(front_only=True, variables=False)["method"])
+    assert methods <= set(legend)  # every method with a front, not only the winners'
+    for fig in figures.values():
+        plt.close(fig)

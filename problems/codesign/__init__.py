@@ -5,6 +5,8 @@ see ``shared/specs/codesign.md`` for the model and :mod:`problems.codesign.model
 formulas.
 """
 
+# The family's hardware plot and design description register themselves with dse.
+from problems.codesign import plots as _plots  # noqa: F401
 from problems.codesign.layers import (
     DEFAULT_LAYERS_CSV,
     Layer,
