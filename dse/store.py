@@ -31,6 +31,7 @@ a row missing designs (a file edited or damaged by hand) is run again and replac
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -38,7 +39,7 @@ import socket
 import sqlite3
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,6 +57,8 @@ T = TypeVar("T")
 #: File name of the database inside a run folder.
 DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
+# Bytes of each design row's checksum (blake2b): 64 bits against accidental changes.
+_CHECKSUM_BYTES = 8
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,6 +96,7 @@ CREATE TABLE IF NOT EXISTS designs (
     x TEXT NOT NULL,
     f TEXT NOT NULL,
     g TEXT NOT NULL,
+    checksum TEXT,
     PRIMARY KEY (run_id, design)
 );
 CREATE TABLE IF NOT EXISTS claims (
@@ -130,6 +134,10 @@ _RUN_COLUMNS = ("run_id", "job_key", "problem", "problem_params", "method", "see
                 "variable_names", "objective_names", "constraint_names")
 
 
+class _Unreadable(ValueError):
+    """A damaged file, said once with its name and how to recover (see :func:`_reads`)."""
+
+
 class _MissingColumns(Exception):
     """The ``runs`` table lacks columns reading needs (a damaged schema)."""
 
@@ -151,8 +159,10 @@ def _reads(method: Callable[..., T]) -> Callable[..., T]:
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
         try:
             return method(self, *args, **kwargs)
+        except _Unreadable:
+            raise  # already says which file (a reading method that calls another)
         except _READ_ERRORS as exc:
-            raise ValueError(
+            raise _Unreadable(
                 f"{self.path} cannot be read ({_one_line(exc)}); it was left as it is: if "
                 f"it is damaged, move it aside (mv {self.path} {self.path}.bad) and rerun the "
                 "sweep to start a fresh one"
@@ -246,10 +256,24 @@ def _insert_run(c: sqlite3.Connection, row: dict[str, Any]) -> int | None:
 
 def _design_rows(run_id: int, result: Result, feasible: np.ndarray,
                  front: np.ndarray) -> Iterator[tuple[Any, ...]]:
-    """``designs`` rows: run, index, feasible, on front, and x, f, g as JSON lists."""
+    """``designs`` rows: run, index, feasible, on front, x, f, g as JSON lists, checksum."""
     for i in range(len(result.F)):
-        yield (run_id, i, int(feasible[i]), int(front[i]), _json(result.X[i].tolist()),
+        row = (run_id, i, int(feasible[i]), int(front[i]), _json(result.X[i].tolist()),
                _json(result.F[i].tolist()), _json(result.G[i].tolist()))
+        yield (*row, _checksum(*row))
+
+
+def _checksum(run_id: int, design: int, feasible: int, on_front: int, x: str, f: str,
+              g: str) -> str:
+    """Digest of one stored design row, as written.
+
+    SQLite checks its pages, not the values in them: a changed digit in a stored objective
+    reads back as another number. Each design row therefore carries this digest of its
+    own values, and reading compares (:meth:`Store._verify`). Rows written before the
+    column existed hold NULL and are read unchecked.
+    """
+    text = f"{int(run_id)}|{int(design)}|{int(feasible)}|{int(on_front)}|{x}|{f}|{g}"
+    return hashlib.blake2b(text.encode(), digest_size=_CHECKSUM_BYTES).hexdigest()
 
 
 def _history_rows(run_id: int, history: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
@@ -327,11 +351,27 @@ class Store:
             # Every statement is idempotent (IF NOT EXISTS / OR IGNORE), so a kill between
             # them leaves a database the next open completes.
             self._conn.executescript(_SCHEMA)
+            if "checksum" not in self._design_columns():
+                # A store from before design checksums: its new rows get one.
+                self._conn.execute("ALTER TABLE designs ADD COLUMN checksum TEXT")
             with self._transaction():
                 self._conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+        self._checked = "checksum" in self._design_columns()
+
+    def _design_columns(self) -> set[str]:
+        return {r[1] for r in self._conn.execute("PRAGMA table_info(designs)")}
+
+    def _verify(self, run_id: int, rows: Iterable[Sequence[Any]]) -> None:
+        """Compare each design row ``(design, feasible, on_front, x, f, g, checksum)`` with
+        its stored checksum (:func:`_checksum`); rows without one are not checked."""
+        for design, feasible, on_front, x, f, g, digest in rows:
+            if digest is not None and digest != _checksum(run_id, design, feasible,
+                                                          on_front, x, f, g):
+                raise ValueError(f"run {run_id}, design {int(design)}: values differ from "
+                                 "their checksum, changed after writing")
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -420,8 +460,10 @@ class Store:
             run_id = _insert_run(c, row)
             if run_id is None:
                 return None
-            c.executemany("INSERT INTO designs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          _design_rows(run_id, result, feasible, front))
+            c.executemany(
+                "INSERT INTO designs (run_id, design, feasible, on_front, x, f, g, checksum) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                _design_rows(run_id, result, feasible, front))
             c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)",
                           _history_rows(run_id, result.history))
         return run_id
@@ -545,7 +587,8 @@ class Store:
         ``variables=False`` leaves out the ``x.*`` columns (cheaper for problems with
         thousands of variables, such as network weights).
         """
-        vectors = "d.x, d.f, d.g" if variables else "d.f, d.g"
+        checksum = ", d.checksum" if self._checked and variables else ""
+        vectors = f"d.x, d.f, d.g{checksum}" if variables else "d.f, d.g"
         sql = (
             "SELECT d.run_id, r.problem, r.method, r.seed, d.design, d.feasible, d.on_front, "
             f"{vectors}, r.variable_names, r.objective_names, r.constraint_names "
@@ -560,6 +603,11 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         raw = self._select(sql + " ORDER BY d.run_id, d.design", params)
+        if checksum:
+            for rid, grp in raw.groupby("run_id", sort=True):
+                self._verify(int(rid), grp[["design", "feasible", "on_front", "x", "f", "g",
+                                            "checksum"]].itertuples(index=False))
+            raw = raw.drop(columns="checksum")
         keys = ["run_id", "problem", "method", "seed", "design", "feasible", "on_front"]
         parts = (("x", "variable_names"),) if variables else ()
         parts += (("f", "objective_names"), ("g", "constraint_names"))
@@ -589,9 +637,13 @@ class Store:
         if run.empty:
             raise KeyError(f"no run with run_id {run_id} in {self.path}")
         r = run.iloc[0]
+        checksum = "checksum" if self._checked else "NULL"
         rows = self._conn.execute(
-            "SELECT x, f, g FROM designs WHERE run_id = ? ORDER BY design", (int(run_id),)
+            f"SELECT design, feasible, on_front, x, f, g, {checksum} FROM designs "
+            "WHERE run_id = ? ORDER BY design", (int(run_id),)
         ).fetchall()
+        self._verify(int(run_id), rows)
+        rows = [(x, f, g) for _, _, _, x, f, g, _ in rows]
         vn, on, cn = (json.loads(r[k]) for k in
                       ("variable_names", "objective_names", "constraint_names"))
         n = len(rows)

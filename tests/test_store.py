@@ -234,3 +234,24 @@ def test_parquet_export_without_an_engine_names_what_to_install(
     assert cli.main(["export", str(tmp_path), "--format", "parquet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: parquet export needs pyarrow")
+
+
+def test_a_store_from_before_checksums_reads_unchecked_and_gains_them(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.write("old", make_result(0))
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    con.execute("ALTER TABLE designs DROP COLUMN checksum")  # as written before checksums
+    con.commit()
+    con.close()
+    with Store(tmp_path, create=False) as store:  # a reader changes nothing
+        np.testing.assert_array_equal(store.result(1).F, make_result(0).F)
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    assert "checksum" not in {r[1] for r in con.execute("PRAGMA table_info(designs)")}
+    con.close()
+    with Store(tmp_path) as store:  # a writer adds the column; new rows get a checksum
+        store.write("new", make_result(1))
+        assert len(store.results()) == 2
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    sums = dict(con.execute("SELECT run_id, COUNT(checksum) FROM designs GROUP BY run_id"))
+    con.close()
+    assert sums == {1: 0, 2: len(make_result(1).F)}
