@@ -68,7 +68,7 @@ from dse.solvers._gradient import (
     run_gradient_sweep,
 )
 from dse.solvers._history import RunRecorder
-from dse.solvers._refine import refine_gaps
+from dse.solvers._refine import evaluate_counted, refine_gaps
 
 __all__ = ["run_hybrid"]
 
@@ -177,12 +177,8 @@ def _refinable(rec: RunRecorder, refine_budget: int) -> int:
 
 def _evaluate_random(problem: Problem, rec: RunRecorder, n: int, seed: int) -> None:
     # A stream of its own: the population's first designs came from the run's seed.
-    X = problem.sample(n, seed=np.random.default_rng((seed, _RANDOM_STREAM)))
-    with torch.no_grad():
-        F, G = problem.evaluate(X, constraints=True)
-    rec.count(n)
-    rec.add(X, np.asarray(F, float), np.asarray(G, float).reshape(n, -1))
-    rec.checkpoint()
+    evaluate_counted(problem, rec, problem.sample(n, seed=np.random.default_rng(
+        (seed, _RANDOM_STREAM))))
 
 
 def _with_archive(rec: RunRecorder, result: Any, seed: int) -> Any:

@@ -21,7 +21,7 @@ from dse.problem import Problem, Real
 from dse.solvers._gaps import gap_midpoints
 from dse.solvers._history import RunRecorder
 
-__all__ = ["refine_gaps"]
+__all__ = ["evaluate_counted", "refine_gaps"]
 
 # Rounds over which the refinement budget is spread: the gaps are re-ranked between rounds.
 REFINE_ROUNDS = 10
@@ -53,10 +53,16 @@ def refine_gaps(problem: Problem, rec: RunRecorder, budget: int,
         if not mids:
             break
         Xm = problem.repair(torch.as_tensor(np.asarray(mids), dtype=torch.float64)).numpy()
-        with torch.no_grad():
-            Fm, Gm = problem.evaluate(Xm, constraints=True)
-        rec.count(len(Xm))
-        rec.add(Xm, np.asarray(Fm, float), np.asarray(Gm, float).reshape(len(Xm), -1))
-        rec.checkpoint()
+        evaluate_counted(problem, rec, Xm)
         used += len(Xm)
     return used
+
+
+def evaluate_counted(problem: Problem, rec: RunRecorder, X: np.ndarray) -> None:
+    """Evaluate exact designs ``X``: counted in ``rec``, offered to its archive, then one
+    history checkpoint."""
+    with torch.no_grad():
+        F, G = problem.evaluate(X, constraints=True)
+    rec.count(len(X))
+    rec.add(X, np.asarray(F, float), np.asarray(G, float).reshape(len(X), -1))
+    rec.checkpoint()
