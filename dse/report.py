@@ -155,7 +155,7 @@ def _table(rows: Sequence[Mapping[str, Any]], *, left: Sequence[str] = (),
 
 def _summary_table(summary: pd.DataFrame) -> tuple[str, str | None]:
     """The per-method table as HTML (best mean hypervolume marked) and the best method."""
-    from dse.run_metrics import _mean_std
+    from dse.run_metrics import mean_std_text
 
     hv = summary["hypervolume"].astype(float)
     top = hv.max()
@@ -165,9 +165,9 @@ def _summary_table(summary: pd.DataFrame) -> tuple[str, str | None]:
     rows = []
     for _, r in summary.iterrows():
         row = {"method": r["method"], "kind": r["kind"], "seeds": int(r["seeds"]),
-               "hypervolume": _mean_std(r["hypervolume"], r["hypervolume_std"], r["seeds"])}
+               "hypervolume": mean_std_text(r["hypervolume"], r["hypervolume_std"], r["seeds"])}
         if has_ratio:
-            row["HV ratio"] = _mean_std(r["hv_ratio"], r["hv_ratio_std"], r["seeds"], 4)
+            row["HV ratio"] = mean_std_text(r["hv_ratio"], r["hv_ratio_std"], r["seeds"], 4)
         if has_igd:
             row["IGD"] = _num(r["igd"], 3)
         row["evaluations"] = _num(r["n_evals"], 6)

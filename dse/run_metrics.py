@@ -25,6 +25,7 @@ from dse.store import Store
 __all__ = [
     "REF_FRONT_POINTS",
     "front_metrics",
+    "mean_std_text",
     "metrics_table",
     "reference_for",
     "run_labels",
@@ -168,7 +169,7 @@ def _num(v: Any, fmt: str) -> str:
     return "-" if v is None or pd.isna(v) else format(v, fmt)
 
 
-def _mean_std(mean: Any, std: Any, n: Any, decimals: int | None = None) -> str:
+def mean_std_text(mean: Any, std: Any, n: Any, decimals: int | None = None) -> str:
     """``mean ± std`` with four significant digits of the mean (or ``decimals``) and the
     std to the same decimals; the mean alone where one seed gives no spread."""
     if mean is None or pd.isna(mean):
@@ -210,11 +211,11 @@ def summary_text(summary: pd.DataFrame, *, width: int = 100) -> str:
                                                                         strict=True)]
     cols["kind"] = [str(v) for v in df["kind"]]
     cols["seeds"] = [str(int(v)) for v in df["seeds"]]
-    cols["hypervolume"] = [_mean_std(m, s, n) for m, s, n in
+    cols["hypervolume"] = [mean_std_text(m, s, n) for m, s, n in
                            zip(df["hypervolume"], df["hypervolume_std"], df["seeds"],
                                strict=True)]
     if df["hv_ratio"].notna().any():
-        cols["hv_ratio"] = [_mean_std(m, s, n, 4) for m, s, n in
+        cols["hv_ratio"] = [mean_std_text(m, s, n, 4) for m, s, n in
                             zip(df["hv_ratio"], df["hv_ratio_std"], df["seeds"],
                                 strict=True)]
     if df["igd"].notna().any():
