@@ -11,8 +11,10 @@ at once:
    scalarised methods, K for the Jacobian ones, whose weights come batched from
    :mod:`dse.gradient`);
 4. an Adam (default) or SGD step with per-coordinate learning rate
-   ``lr * lr_decay^t * (upper - lower)`` (``t`` the row's own step count), then
-   projection onto the box.
+   ``lr * lr_decay^t * (upper - lower)`` (``t`` the row's own step count), corrected on
+   constrained problems onto the constraints linearised at the evaluated design
+   (``restore``, :mod:`dse.solvers._restore`: a violated row returns to the boundary in
+   one step and slides along it), then projection onto the box.
 
 Every ``check_every`` steps rows whose normalised objectives moved less than ``ftol`` are
 stationary and leave the batch (the only host synchronisation of the loop).
@@ -95,6 +97,7 @@ from dse.solvers._gaps import farthest_preferences, gap_midpoints, largest_gaps
 from dse.solvers._history import RunRecorder
 from dse.solvers._polish import combine, neighbours
 from dse.solvers._preferences import preference_vectors
+from dse.solvers._restore import feasible_step, linearise
 from dse.solvers._scalarize import (
     RAY_METHODS,
     direction,
@@ -190,6 +193,7 @@ class SweepSettings:
     descent_share: float = 0.3
     ray_tol: float = 0.01
     give_up: float | None = None
+    restore: bool | None = None
 
 
 def exact_is_relaxed(problem: Problem) -> bool:
@@ -224,6 +228,7 @@ class _Run:
     dtype: torch.dtype
     budget: int
     free: bool
+    restore: bool
     polish: bool
     weighting: Any
     rec: RunRecorder
@@ -368,6 +373,14 @@ def _warn_flat_objectives(run: _Run, st: SweepState) -> None:
     )
 
 
+#: The restoration's correction is at most this many learning rates per coordinate (of the
+#: box): far from the feasible set (MW4's distance function, 12 above its band) a
+#: linearisation of a multimodal constraint points anywhere, and steps of 0.1 of the box
+#: made rows wander (hybrid, seeds 0-2: 0.93 -> 0.55; capped at one learning rate 0.94,
+#: at three 0.78); capped at the descent's own pace, it shrinks as the rows settle.
+_RESTORE_CAP = 1.0
+
+
 def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None:
     """One batched gradient step of ``rows`` (and their exact checkpoint when due)."""
     s, problem = run.s, run.problem
@@ -391,8 +404,11 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
     Fn = _normalised(st, F)
     if problem.n_constr:
         pen = s.penalty * torch.relu(G).sum(-1)
+        # Before the direction's backward passes free the graph.
+        lin = linearise(z, G, run.width) if run.restore else ([], None)
     else:
         pen = torch.zeros(len(rows), dtype=run.dtype, device=st.z.device)
+        lin = ([], None)
     d = direction(s, z, Fn, pen, st.P[idx], st.R[idx], run.weighting,
                   _anchor_mask(run, st, idx))
     # A non-finite entry (a singular derivative, a failed weighting) must not poison the
@@ -410,7 +426,9 @@ def _step(run: _Run, st: SweepState, rows: np.ndarray, checkpoint: bool) -> None
             st.opt.t[idx] += 1
             upd = d
         lr = s.lr * s.lr_decay ** (st.opt.t[idx] - 1)
-        st.z[idx] = (z_eval - lr[:, None] * run.width * upd).clamp(run.lo_in, run.hi_in)
+        dz = feasible_step(G, -lr[:, None] * run.width * upd, run.width, *lin,
+                           max_move=_RESTORE_CAP * lr)
+        st.z[idx] = (z_eval + dz).clamp(run.lo_in, run.hi_in)
     if run.free:
         _observe(run, st, rows, z_eval, Fd, G.detach(), archive=checkpoint)
     elif checkpoint:
@@ -1095,6 +1113,10 @@ def _start(problem: Problem, s: SweepSettings, *, budget: int | None, seed: int,
         rng=np.random.default_rng([int(seed), 1]),
         gen=torch.Generator().manual_seed(int(seed) + 1),
         max_age=_max_age(s.lr_decay),
+        # Restoration where the relaxed design is the design: on mixed problems the
+        # relaxed point's constraints are not the decoded design's (measured: neutral to
+        # slightly worse there, see dse.solvers._restore).
+        restore=free if s.restore is None else s.restore,
     )
     st = new_state(len(lo_np), problem.n_var, K, problem.n_constr, dtype=dtype,
                    device=device, beta2=s.beta2)
@@ -1446,6 +1468,8 @@ def _validate(s: SweepSettings) -> None:
         v = getattr(s, name)
         if not (math.isfinite(v) and v >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if s.restore is not None and not isinstance(s.restore, bool):
+        raise ValueError(f"restore must be None (automatic), True or False, got {s.restore!r}")
     if s.method == "gradient" and not s.weighting:
         raise ValueError("method 'gradient' needs weighting=<name> from dse.gradient")
 
@@ -1458,7 +1482,7 @@ def _config(s: SweepSettings, st: SweepState, run: _Run) -> dict[str, Any]:
         cfg["init"] = np.asarray(s.init, dtype=float).tolist()
     cfg.update(
         budget=int(run.budget), n_designs=run.n_init, steps=st.step, device=str(run.device),
-        stop_reason=run.stop_reason, rounds=run.rounds,
+        stop_reason=run.stop_reason, rounds=run.rounds, restore=run.restore,
         polish_evals=run.notes.get("polish_evals", 0),
         bisect_evals=run.notes.get("bisect_evals", 0),
         # Every row's preference (user rows, then anchors, gap rows and restarts), so that
@@ -1477,7 +1501,7 @@ BASE_DEFAULTS: dict[str, Any] = {
         "max_steps", "check_every", "ftol", "checkpoint_every", "penalty", "dtype", "grow",
         "grow_start", "grow_factor", "stage_steps", "anchors", "anytime", "refill",
         "restarts", "polish", "polish_neighbours", "polish_every", "gap_tol", "renorm_tol",
-        "descent_share", "ray_tol", "give_up",
+        "descent_share", "ray_tol", "give_up", "restore",
     )
 }
 
