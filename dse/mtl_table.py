@@ -126,7 +126,7 @@ def compare_methods(
             rows.append({**row, "delta_m": 0.0})
             for label, (method, params) in table.items():
                 bar.start(f"{label} seed={seed}", steps)
-                res = train(task, method, method_params=params, seed=seed, **common)
+                res = train(task, method, weighting_params=params, seed=seed, **common)
                 values = res.metrics[split]
                 m = np.array([values[n][metric] for n in names])
                 dm = delta_m(m, single_metric, task.higher_is_better)

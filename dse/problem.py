@@ -374,6 +374,7 @@ class Problem:
         elementwise: bool = False,
         objective_names: Sequence[str] | None = None,
         constraint_names: Sequence[str] | None = None,
+        objective_labels: Sequence[str] | None = None,
     ) -> Any:
         """A problem from a plain function, or a decorator making one.
 
@@ -391,6 +392,9 @@ class Problem:
             Number of objectives and of constraints ``g(x) <= 0``.
         name
             The problem's name in tables, plots and errors (default: the function's).
+        objective_names, constraint_names, objective_labels
+            As for :class:`Problem` (``objective_labels``: axis labels with units, such as
+            ``"area [mm^2]"``).
 
         Examples
         --------
@@ -408,6 +412,7 @@ class Problem:
             return FunctionProblem(
                 func, variables, n_obj, n_constr, name=name, elementwise=elementwise,
                 objective_names=objective_names, constraint_names=constraint_names,
+                objective_labels=objective_labels,
             )
 
         return build if f is None else build(f)
@@ -862,6 +867,8 @@ def _module_attribute(module: str, name: str) -> Any:
 class FunctionProblem(Problem):
     """A :class:`Problem` around a plain function; see :meth:`Problem.from_function`.
 
+    ``name`` and ``elementwise`` are its own; the other keywords (``objective_names``,
+    ``constraint_names``, ``objective_labels``) go to :class:`Problem` as they are.
     Pickles with its function, so it runs on Dask workers when the function is importable
     there (a module-level function, not a lambda).
     """
@@ -875,8 +882,7 @@ class FunctionProblem(Problem):
         *,
         name: str | None = None,
         elementwise: bool = False,
-        objective_names: Sequence[str] | None = None,
-        constraint_names: Sequence[str] | None = None,
+        **labels: Any,
     ) -> None:
         if not callable(f):
             raise TypeError(f"Problem.from_function needs a callable, got {type(f).__name__}")
@@ -888,10 +894,7 @@ class FunctionProblem(Problem):
         for key, val in (("n_obj", n_obj), ("n_constr", n_constr)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
                 raise TypeError(f"{key} must be an int, got {val!r}")
-        super().__init__(
-            _as_variables(variables), int(n_obj), int(n_constr),
-            objective_names=objective_names, constraint_names=constraint_names,
-        )
+        super().__init__(_as_variables(variables), int(n_obj), int(n_constr), **labels)
         self.name = name
         self.function = f
         self.elementwise = bool(elementwise)

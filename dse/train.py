@@ -19,7 +19,7 @@ Two loops share one way of turning task gradients into an update:
   (the CAGrad toy's trajectories, the advisor's short descent).
 
 Weightings (``weighting=``) are given by registry name (``"cagrad"``), with
-``method_params``, or as an object from :func:`dse.gradient.get_weighting`; stateless ones
+``weighting_params``, or as an object from :func:`dse.gradient.get_weighting`; stateless ones
 are called on the Gramian, stateful ones (uncertainty, GradNorm, DWA, loss normalisation)
 go through their explicit ``init`` / ``update``. Heads (parameters of one task only) get
 their task's gradient, scaled by the task weight for methods that scalarise the loss (equal
@@ -83,18 +83,20 @@ __all__ = [
 _LOOP_JACOBIAN_ON_CPU = True
 
 
-def resolve_method(method: Any, method_params: dict[str, Any] | None = None) -> Any:
-    """A weighting object from a registry name (with ``method_params``) or an object.
+@renamed_keywords(method_params="weighting_params")
+def resolve_method(method: Any, weighting_params: dict[str, Any] | None = None) -> Any:
+    """A weighting object from a registry name (with ``weighting_params``) or an object.
 
     Accepts what :func:`dse.gradient.get_weighting` returns, or any callable
-    ``w(G, *, losses=None) -> (..., K)`` (treated as stateless).
+    ``w(G, *, losses=None) -> (..., K)`` (treated as stateless). The old keyword
+    ``method_params=`` still works, with a :class:`DeprecationWarning`, for one release.
     """
     from dse.gradient import get_weighting
 
     if isinstance(method, str):
-        return get_weighting(method, **(method_params or {}))
-    if method_params:
-        raise ValueError("method_params only apply when method is a registry name")
+        return get_weighting(method, **(weighting_params or {}))
+    if weighting_params:
+        raise ValueError("weighting_params only apply when the weighting is a registry name")
     if hasattr(method, "init") and hasattr(method, "update"):
         return method
     if callable(method):
@@ -157,7 +159,8 @@ def delta_m(metrics: Sequence[float], single: Sequence[float],
 # ---------------------------------------------------------------------- training
 @dataclass
 class TrainResult:
-    """What :func:`train` returns.
+    """What :func:`train` returns: the trained model, its training history, held-out
+    metrics, and the settings that produced them.
 
     Attributes
     ----------
@@ -172,6 +175,10 @@ class TrainResult:
         ``{split: evaluate_model(...)}`` for the held-out splits after training.
     method, seed, wall_time
         The weighting's name, the seed, seconds spent training.
+    config
+        The settings :func:`train` resolved: ``steps``, ``lr``, ``batch_size``,
+        ``optimizer``, ``device``, ``weighting_params``, ``jacobian`` and the trained
+        ``tasks``.
     """
 
     model: torch.nn.Module
@@ -189,12 +196,12 @@ class TrainResult:
         return np.array([table[t][key] for t in table])
 
 
-@renamed_keywords(method="weighting")
+@renamed_keywords(method="weighting", method_params="weighting_params")
 def train(
     task: MTLTaskProtocol,
     weighting: Any = "mean",
     *,
-    method_params: dict[str, Any] | None = None,
+    weighting_params: dict[str, Any] | None = None,
     steps: int | None = None,
     lr: float | None = None,
     optimizer: Any = "adam",
@@ -222,8 +229,12 @@ def train(
         .. deprecated:: 0.1.0
             Its old keyword ``method=`` (``method`` is a solver in :func:`dse.solve`)
             still works, with a :class:`DeprecationWarning`, for one release.
-    method_params
+    weighting_params
         Parameters of the named weighting (``{"c": 0.5}``).
+
+        .. deprecated:: 0.1.0
+            Its old keyword ``method_params=`` still works, with a
+            :class:`DeprecationWarning`, for one release.
     steps, lr
         Optimiser steps and learning rate (default: the task's suggestion).
     optimizer
@@ -266,7 +277,7 @@ def train(
     dev = resolve_device(device)
     steps, lr, active = _checked_settings(task, steps, lr, log_every, tasks, jacobian)
     single = tasks is not None and len(active) == 1
-    weighting = None if single else resolve_method(weighting, method_params)
+    weighting = None if single else resolve_method(weighting, weighting_params)
     name = f"single_{task.task_names[active[0]]}" if single else method_name(weighting)
 
     s = init_state(task, weighting, name, active, features=jacobian == "features",
@@ -300,7 +311,7 @@ def train(
                        seed=int(seed), wall_time=wall,
                        config={"steps": steps, "lr": lr, "batch_size": bs,
                                "optimizer": str(optimizer), "device": str(dev),
-                               "method_params": dict(method_params or {}),
+                               "weighting_params": dict(weighting_params or {}),
                                "jacobian": jacobian,
                                "tasks": active})
 
@@ -368,27 +379,28 @@ class DescentResult:
         return self.F[-1]
 
 
-@renamed_keywords(method="weighting")
+@renamed_keywords(method="weighting", method_params="weighting_params")
 def descend(
     problem: Any,
     weighting: Any = "mean",
     x0: Any = None,
     *,
-    method_params: dict[str, Any] | None = None,
+    weighting_params: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> DescentResult:
     """Gradient descent on a differentiable problem's variables with one weighting.
 
     Shorthand for :func:`descend_many` with a single weighting (a name, with
-    ``method_params``, or an object); see there for the keyword arguments (``steps``,
+    ``weighting_params``, or an object); see there for the keyword arguments (``steps``,
     ``lr``, ``optimizer``, ``record_every``, ``device``, ``dtype``, ``seed``, ``project``,
     ``progress``).
 
     .. deprecated:: 0.1.0
-        The old keyword ``method=`` for ``weighting=`` still works, with a
-        :class:`DeprecationWarning`, for one release.
+        The old keywords ``method=`` for ``weighting=`` and ``method_params=`` for
+        ``weighting_params=`` still work, with a :class:`DeprecationWarning`, for one
+        release.
     """
-    w = resolve_method(weighting, method_params)
+    w = resolve_method(weighting, weighting_params)
     return descend_many(problem, {"_": w}, x0, **kwargs)["_"]
 
 

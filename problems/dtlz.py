@@ -136,28 +136,40 @@ class DTLZ1(_DTLZ):
 
 @register_problem("dtlz2")
 class DTLZ2(_DTLZ):
-    """DTLZ2: spherical front ``sum f^2 = 1``."""
+    """DTLZ2: spherical front ``sum f^2 = 1``.
+
+    The objectives are the spherical coordinates of angles ``_positions(x_P, g)`` at
+    radius ``1 + g``. DTLZ3-6 are DTLZ2 with another distance function ``_g`` (DTLZ3,
+    DTLZ6) or another map from the position variables to the angles (DTLZ4, DTLZ5), as
+    the paper defines them.
+    """
 
     name = "dtlz2"
 
+    def _g(self, xm: Tensor) -> Tensor:
+        return self._g_sphere(xm)
+
+    def _positions(self, xp: Tensor, g: Tensor) -> Tensor:
+        return xp
+
     def _evaluate(self, x: Tensor) -> Tensor:
         xp, xm = self._split_x(x)
-        return self._angles(xp, self._g_sphere(xm))
+        g = self._g(xm)
+        return self._angles(self._positions(xp, g), g)
 
 
 @register_problem("dtlz3")
-class DTLZ3(_DTLZ):
+class DTLZ3(DTLZ2):
     """DTLZ3: spherical front with DTLZ1's multimodal distance function."""
 
     name = "dtlz3"
 
-    def _evaluate(self, x: Tensor) -> Tensor:
-        xp, xm = self._split_x(x)
-        return self._angles(xp, self._g_rastrigin(xm))
+    def _g(self, xm: Tensor) -> Tensor:
+        return self._g_rastrigin(xm)
 
 
 @register_problem("dtlz4")
-class DTLZ4(_DTLZ):
+class DTLZ4(DTLZ2):
     """DTLZ4: spherical front, density biased by ``x ** alpha`` (alpha = 100 as pymoo)."""
 
     name = "dtlz4"
@@ -168,26 +180,22 @@ class DTLZ4(_DTLZ):
         super().__init__(n_obj, n_var)
         self.alpha = float(alpha)
 
-    def _evaluate(self, x: Tensor) -> Tensor:
-        xp, xm = self._split_x(x)
+    def _positions(self, xp: Tensor, g: Tensor) -> Tensor:
         # alpha >= 1 in practice: x ** alpha then has a finite slope at 0.
-        xa = xp.pow(self.alpha) if self.alpha >= 1 else safe_pow(xp, self.alpha)
-        return self._angles(xa, self._g_sphere(xm))
+        return xp.pow(self.alpha) if self.alpha >= 1 else safe_pow(xp, self.alpha)
 
 
-class _Degenerate(_DTLZ):
-    """DTLZ5/6: all angles but the first squeezed towards pi/4 as ``g`` goes to 0."""
+@register_problem("dtlz5")
+class DTLZ5(DTLZ2):
+    """DTLZ5: degenerate curved front (``g`` as DTLZ2): all angles but the first squeezed
+    towards pi/4 as ``g`` goes to 0."""
 
-    def _g(self, xm: Tensor) -> Tensor:
-        raise NotImplementedError
+    name = "dtlz5"
 
-    def _evaluate(self, x: Tensor) -> Tensor:
-        xp, xm = self._split_x(x)
-        g = self._g(xm)
+    def _positions(self, xp: Tensor, g: Tensor) -> Tensor:
         gc = g.unsqueeze(-1)
         rest = (1.0 + 2.0 * gc * xp[..., 1:]) / (2.0 * (1.0 + gc))
-        theta = torch.cat([xp[..., :1], rest], dim=-1)
-        return self._angles(theta, g)
+        return torch.cat([xp[..., :1], rest], dim=-1)
 
     def pareto_front(self, n: int = 100) -> np.ndarray:
         """The degenerate curve (see the module note for ``n_obj >= 4``)."""
@@ -204,19 +212,9 @@ class _Degenerate(_DTLZ):
         return self.pareto_front(2).max(axis=0)
 
 
-@register_problem("dtlz5")
-class DTLZ5(_Degenerate):
-    """DTLZ5: degenerate curved front (``g`` as DTLZ2)."""
-
-    name = "dtlz5"
-
-    def _g(self, xm: Tensor) -> Tensor:
-        return self._g_sphere(xm)
-
-
 @register_problem("dtlz6")
-class DTLZ6(_Degenerate):
-    """DTLZ6: degenerate curved front, harder ``g = sum x_M ** 0.1``."""
+class DTLZ6(DTLZ5):
+    """DTLZ6: DTLZ5's degenerate curved front, harder ``g = sum x_M ** 0.1``."""
 
     name = "dtlz6"
 

@@ -4,7 +4,11 @@ pytest puts this folder on ``sys.path``)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from dse.store import DB_NAME
 
@@ -26,3 +30,29 @@ def count_stored_runs(folder: Path) -> int:
             con.close()
     except sqlite3.OperationalError:  # schema not created yet
         return 0
+
+
+def read_refused(read: Callable[[Path], object], path: Path, content: str | bytes,
+                 error: type[Exception] = ValueError,
+                 match: str | None = None) -> pytest.ExceptionInfo[Exception]:
+    """Write ``content`` (text or bytes) to ``path`` and return the error ``read(path)``
+    must raise: an ``error`` whose message matches ``match`` (a regular expression)."""
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(error, match=match) as info:
+        read(path)
+    return info
+
+
+def wrap(monkeypatch: pytest.MonkeyPatch, owner: object, name: str,
+         around: Callable[..., Any]) -> None:
+    """For one test, make ``owner.name(*args)`` call ``around(original, *args)``: to watch
+    what a library function receives, leaves behind and returns, without changing it."""
+    original = getattr(owner, name)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return around(original, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapped)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _helpers import read_refused
 
 from dse import get_problem
 from problems.codesign import CodesignProblem, Layer, load_layers, read_layers_csv
@@ -311,20 +312,14 @@ def test_layer_table_roundtrip(tmp_path) -> None:
     ],
 )
 def test_bad_layer_tables_raise(tmp_path, text: str, match: str) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=match):
-        read_layers_csv(path)
+    read_refused(read_layers_csv, tmp_path / "bad.csv", text, ValueError, match)
 
 
 @pytest.mark.parametrize("content", [b"qz:x:0:0:SECRET-TOKEN\nuser:hash\n",
                                      b"\xff\xfe\x00SECRET-TOKEN"])
 def test_a_file_that_is_not_a_layer_table_is_never_echoed(tmp_path, content: bytes) -> None:
     path = tmp_path / "not_layers"
-    path.write_bytes(content)
-    with pytest.raises(ValueError) as err:
-        read_layers_csv(path)
-    msg = str(err.value)
+    msg = str(read_refused(read_layers_csv, path, content, ValueError).value)
     assert str(path) in msg and "name,M,K,N" in msg
     assert "SECRET" not in msg and "qz:x" not in msg
     with pytest.raises(ValueError, match="FileNotFoundError"):

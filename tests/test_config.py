@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _helpers import read_refused
 
 from dse.config import (
     ConfigError,
@@ -93,18 +94,40 @@ def test_invalid_values_are_rejected(bad: str) -> None:
         parse_overrides(["problem=zdt1", bad])
 
 
-@pytest.mark.parametrize(("bad", "said"), [
-    ("seeds=[18446744073709551616]", "seeds must be a whole number in [0, 9223372036854775807]"),
-    ("solver.random.budget=1e24", "solver.random.budget must be a whole number in [1, "),
-    ("solver.nsga2.budget=abc", "solver.nsga2.budget must be a whole number"),
-    ("solver.nsga2.budget=2.5", "got 2.5"),
+_SEEDS_AND_BUDGETS = "methods=[nsga2,random]"
+_PARAMETERS = "methods=[nsga2,epo]"
+
+
+@pytest.mark.parametrize(("methods", "bad", "said"), [
+    # Seeds and budgets a run cannot take fail before any job: a seed of 2^64 used to abort
+    # the sweep after its job ran (SQLite INTEGER overflow), and a budget of 1e24 to run
+    # without end.
+    (_SEEDS_AND_BUDGETS, "seeds=[18446744073709551616]",
+     "seeds must be a whole number in [0, 9223372036854775807]"),
+    (_SEEDS_AND_BUDGETS, "solver.random.budget=1e24",
+     "solver.random.budget must be a whole number in [1, "),
+    (_SEEDS_AND_BUDGETS, "solver.nsga2.budget=abc", "solver.nsga2.budget must be a whole number"),
+    (_SEEDS_AND_BUDGETS, "solver.nsga2.budget=2.5", "got 2.5"),
+    # Parameter values of the wrong kind are named at parse.
+    (_PARAMETERS, "problem.n_var={a:1}",
+     "problem.n_var must be a number (default 30), got {'a:1': None}"),
+    (_PARAMETERS, "problem.n_var=abc", "problem.n_var must be a number (default 30), got 'abc'"),
+    (_PARAMETERS, "problem.n_var=2.5",
+     "problem.n_var must be a whole number (default 30), got 2.5"),
+    (_PARAMETERS, "solver.nsga2.pop_size=x",
+     "solver.nsga2.pop_size must be a number (default 100)"),
+    (_PARAMETERS, "solver.epo.lr=[1]", "solver.epo.lr must be a number (default 0.05), got [1]"),
+    (_PARAMETERS, "solver.epo.anchors=3",
+     "solver.epo.anchors must be true or false (default true)"),
 ])
-def test_seeds_and_budgets_a_run_cannot_take_fail_before_any_job(bad: str, said: str) -> None:
-    # A seed of 2^64 used to abort the sweep after its job ran (SQLite INTEGER overflow),
-    # and a budget of 1e24 to run without end.
+def test_values_a_run_cannot_take_are_named_at_parse(methods: str, bad: str, said: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_overrides(["problem=zdt1", "methods=[nsga2,random]", bad])
+        parse_overrides(["problem=zdt1", methods, bad])
     assert said in str(info.value)
+
+
+def test_a_whole_number_written_as_a_float_is_taken() -> None:
+    assert parse_overrides(["problem=zdt1", "problem.n_var=6.0"]).problem.params["n_var"] == 6
 
 
 def test_resolve_gives_each_method_its_parameters() -> None:
@@ -210,9 +233,7 @@ def test_interpolations_in_overrides_are_refused_not_expanded(bad: str) -> None:
 ])
 def test_load_config_refuses_empty_and_malformed_files(tmp_path, text: str, said: str) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
+    err = read_refused(load_config, path, text, ConfigError)
     assert said in str(err.value) and str(path) in str(err.value)
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "missing.yaml")
@@ -242,16 +263,3 @@ def test_out_naming_an_existing_file_is_refused(tmp_path) -> None:
         parse_overrides([f"out={f}"])
 
 
-@pytest.mark.parametrize(("override", "said"), [
-    ("problem.n_var={a:1}", "problem.n_var must be a number (default 30), got {'a:1': None}"),
-    ("problem.n_var=abc", "problem.n_var must be a number (default 30), got 'abc'"),
-    ("problem.n_var=2.5", "problem.n_var must be a whole number (default 30), got 2.5"),
-    ("solver.nsga2.pop_size=x", "solver.nsga2.pop_size must be a number (default 100)"),
-    ("solver.epo.lr=[1]", "solver.epo.lr must be a number (default 0.05), got [1]"),
-    ("solver.epo.anchors=3", "solver.epo.anchors must be true or false (default true)"),
-])
-def test_parameter_values_of_the_wrong_kind_are_named_at_parse(override: str, said: str) -> None:
-    with pytest.raises(ConfigError) as err:
-        parse_overrides(["problem=zdt1", "methods=[nsga2,epo]", override])
-    assert said in str(err.value)
-    assert parse_overrides(["problem=zdt1", "problem.n_var=6.0"]).problem.params["n_var"] == 6

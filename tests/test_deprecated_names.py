@@ -133,6 +133,35 @@ def test_descend_method_keyword_is_weighting() -> None:
     np.testing.assert_array_equal(old.X, new.X)
 
 
+def test_method_params_keyword_is_weighting_params(tiny_task) -> None:
+    from dse.problem_specs import build_problem
+    from dse.train import descend, resolve_method, train
+
+    kw = {"steps": 3, "lr": 1e-2, "progress": False, "eval_splits": ()}
+    with pytest.warns(DeprecationWarning) as rec:
+        old = train(tiny_task, "cagrad", method_params={"c": 0.2}, **kw)
+    _one_warning(rec, "weighting_params=")
+    new = train(tiny_task, "cagrad", weighting_params={"c": 0.2}, **kw)
+    assert old.history.equals(new.history)
+    assert old.config["weighting_params"] == new.config["weighting_params"] == {"c": 0.2}
+    other = train(tiny_task, "cagrad", weighting_params={"c": 0.9}, **kw)
+    assert not other.history.equals(new.history)  # the parameters reach the weighting
+    with pytest.raises(TypeError, match="weighting_params"):
+        train(tiny_task, "cagrad", method_params={"c": 0.2}, weighting_params={"c": 0.2}, **kw)
+
+    p = build_problem("cagrad_toy")
+    with pytest.warns(DeprecationWarning) as rec:
+        old_x = descend(p, "cagrad", p.starts[:1], method_params={"c": 0.2}, steps=5)
+    _one_warning(rec, "weighting_params=")
+    new_x = descend(p, "cagrad", p.starts[:1], weighting_params={"c": 0.2}, steps=5)
+    np.testing.assert_array_equal(old_x.X, new_x.X)
+    with pytest.warns(DeprecationWarning) as rec:
+        w = resolve_method("cagrad", method_params={"c": 0.2})
+    _one_warning(rec, "weighting_params=")
+    G = torch.tensor([[4.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
+    assert torch.equal(w(G), resolve_method("cagrad", {"c": 0.2})(G))
+
+
 def test_helpers_on_their_own() -> None:
     @renamed_keywords(old="new")
     def f(*, new: int = 0) -> int:

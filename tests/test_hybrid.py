@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _helpers import wrap
 from test_solvers import CountingBowls, MixedNoRelaxation, _check_result
 from test_sweep_engine import CountingTable
 
@@ -40,14 +41,13 @@ def test_hybrid_counts_every_evaluation_of_both_stages(first: str) -> None:
 
 def test_sweep_first_hands_its_designs_to_the_population(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = {}
-    original = hybrid.run_evolutionary
 
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(run_evolutionary, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen["initial"] = kwargs["initial"]
         seen["evals_before"] = kwargs["recorder"].n_evals
-        return original(*args, **kwargs)
+        return run_evolutionary(*args, **kwargs)
 
-    monkeypatch.setattr(hybrid, "run_evolutionary", spy)
+    wrap(monkeypatch, hybrid, "run_evolutionary", spy)
     swept = solve(CountingBowls(), "chebyshev", budget=600, seed=0, device="cpu",
                   n_points=8)
     res = solve(CountingBowls(), "hybrid", budget=1000, seed=0, device="cpu", n_points=8,
@@ -66,18 +66,17 @@ def test_evolutionary_first_seeds_every_row_from_the_archive(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = []
-    original = engine._seed_from_archive
 
-    def spy(run, st):  # type: ignore[no-untyped-def]
+    def spy(seed_from_archive, run, st):  # type: ignore[no-untyped-def]
         calls.append(st.n_rows)
-        original(run, st)
+        seed_from_archive(run, st)
         # Every row starts at an archive design (encoded), next to its solution.
         X, _, _ = run.rec.archive
         Z = run.problem.encode(X)
         for z in st.z.numpy():
             assert np.isclose(Z, z).all(axis=1).any()
 
-    monkeypatch.setattr(engine, "_seed_from_archive", spy)
+    wrap(monkeypatch, engine, "_seed_from_archive", spy)
     p = get_problem("zdt1", n_var=6)
     res = solve(p, "hybrid", budget=2000, seed=0, device="cpu", first="evolutionary",
                 n_points=8, pop_size=20)
@@ -154,15 +153,14 @@ def test_the_refinement_share_ends_the_run_counted_and_raises_the_front(
     # The last ``refine`` of the budget goes to midpoints of the front's largest gaps: every
     # one counted, the budget used to the last evaluation, the front's HV not lower after.
     seen = {}
-    original = hybrid.refine_gaps
 
-    def spy(problem, rec, budget):  # type: ignore[no-untyped-def]
+    def spy(refine_gaps, problem, rec, budget):  # type: ignore[no-untyped-def]
         seen["before"] = (rec.n_evals, rec.hypervolume(), budget)
-        used = original(problem, rec, budget)
+        used = refine_gaps(problem, rec, budget)
         seen["after"] = (rec.n_evals, rec.hypervolume())
         return used
 
-    monkeypatch.setattr(hybrid, "refine_gaps", spy)
+    wrap(monkeypatch, hybrid, "refine_gaps", spy)
     p = CountingBowls()
     res = solve(p, "hybrid", budget=1000, seed=0, device="cpu", n_points=8, pop_size=20,
                 sweep="chebyshev", share=0.3, refine=0.1)

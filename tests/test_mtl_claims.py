@@ -101,7 +101,7 @@ def gradnorm_runs():
     runs = {
         "mean": train(task, "mean", steps=300, lr=1e-3, progress=False),
         # alpha = 0.12 as in the paper; the weights' own step size is the library default.
-        "gradnorm": train(task, "gradnorm", method_params={"alpha": 0.12},
+        "gradnorm": train(task, "gradnorm", weighting_params={"alpha": 0.12},
                           steps=300, lr=1e-3, progress=False),
         "single_t1": train(task, tasks=[0], steps=300, lr=1e-3, progress=False),
     }

@@ -21,7 +21,7 @@ def tiny_task():
 
 @pytest.mark.parametrize("info", list_weightings(), ids=lambda i: i.name)
 def test_every_registered_weighting_trains(tiny_task, info) -> None:
-    res = train(tiny_task, info.name, method_params=_PARAMS.get(info.name), steps=6,
+    res = train(tiny_task, info.name, weighting_params=_PARAMS.get(info.name), steps=6,
                 lr=1e-2, progress=False)
     h = res.history
     assert len(h) == 6 and list(h["step"]) == list(range(6))
@@ -87,7 +87,7 @@ def test_stateful_weightings_keep_state(tiny_task) -> None:
     unc = train(tiny_task, "uncertainty", steps=30, lr=5e-2, progress=False)
     w = unc.history[["weight_L", "weight_R"]].to_numpy()
     assert np.allclose(w[0], 0.5) and not np.allclose(w[-1], 0.5)  # log-variances learnt
-    gn = train(tiny_task, "gradnorm", method_params={"lr": 1e-2}, steps=20, progress=False)
+    gn = train(tiny_task, "gradnorm", weighting_params={"lr": 1e-2}, steps=20, progress=False)
     np.testing.assert_allclose(gn.history[["weight_L", "weight_R"]].sum(axis=1), 2.0, rtol=1e-5)
 
 

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from _helpers import wrap
 from test_solvers import GRADIENT, CountingBowls, TinyMixed, _check_result
 
 import dse.solvers._gradient as engine
@@ -107,13 +108,12 @@ def test_rows_stop_when_their_learning_rate_is_spent(monkeypatch: pytest.MonkeyP
     # lr_decay 0.9 leaves 5% of the learning rate after log(0.05)/log(0.9) = 28.4 steps:
     # no row descends longer, whether or not it is stationary (ftol 0 never is).
     seen = {}
-    original = engine._finish
 
-    def capture(run, st, seed):  # type: ignore[no-untyped-def]
+    def capture(finish, run, st, seed):  # type: ignore[no-untyped-def]
         seen["t"] = st.opt.t.clone()
-        return original(run, st, seed)
+        return finish(run, st, seed)
 
-    monkeypatch.setattr(engine, "_finish", capture)
+    wrap(monkeypatch, engine, "_finish", capture)
     p = CountingBowls()
     res = solve(p, "chebyshev", budget=10**6, n_points=4, lr_decay=0.9, ftol=0.0,
                 anytime=False, grow=False, check_every=1, device="cpu")
@@ -199,14 +199,13 @@ def test_collapsed_rows_restart(monkeypatch: pytest.MonkeyPatch) -> None:
     # On ZDT2's concave front a row can get stuck at an end, where the derivative of f2
     # along the front vanishes; restarted between rows that landed, it reaches its ray.
     calls: list[int] = []
-    original = engine._restart_collapsed
 
-    def spy(run, st):  # type: ignore[no-untyped-def]
-        n = original(run, st)
+    def spy(restart_collapsed, run, st):  # type: ignore[no-untyped-def]
+        n = restart_collapsed(run, st)
         calls.append(n)
         return n
 
-    monkeypatch.setattr(engine, "_restart_collapsed", spy)
+    wrap(monkeypatch, engine, "_restart_collapsed", spy)
     p = get_problem("zdt2", n_var=10)
     res = solve(p, "chebyshev", preferences=USER_PREFS, budget=6000, seed=0, device="cpu")
     assert sum(calls) > 0
@@ -316,10 +315,9 @@ def test_reported_designs_are_never_worse_than_rounding_their_relaxed_designs(
     # Independent route: round each row's final relaxed design (the plain decoding) and
     # evaluate it exactly; the row's reported design is at least as good by its own value.
     seen = {}
-    original = engine._finish
 
-    def capture(run, st, seed):  # type: ignore[no-untyped-def]
-        result = original(run, st, seed)
+    def capture(finish, run, st, seed):  # type: ignore[no-untyped-def]
+        result = finish(run, st, seed)
         # Each row's last evaluated relaxed design (where its descent ended or was cut).
         idx = torch.arange(st.n_rows)
         X = run.problem.decode(st.z_last)
@@ -328,7 +326,7 @@ def test_reported_designs_are_never_worse_than_rounding_their_relaxed_designs(
         seen["best"] = engine._values(run, st, idx, st.best_F, st.best_G)
         return result
 
-    monkeypatch.setattr(engine, "_finish", capture)
+    wrap(monkeypatch, engine, "_finish", capture)
     for p in (get_problem("codesign"), CountingTable(), TinyMixed()):
         solve(p, "chebyshev", budget=3000, n_points=10, seed=0, device="cpu")
         assert (seen["best"] <= seen["plain"] + 1e-12).all(), p.name

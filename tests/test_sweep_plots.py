@@ -294,3 +294,21 @@ def test_codesign_hardware_in_real_units_for_every_method(tmp_path: Path) -> Non
     assert methods <= set(legend)  # every method with a front, not only the winners'
     for fig in figures.values():
         plt.close(fig)
+
+
+def test_objective_labels_through_from_function() -> None:
+    import torch
+
+    from dse.problem import Problem
+
+    p = Problem.from_function(lambda x: torch.cat([x, 1 - x], -1), {"a": (0.0, 1.0)},
+                              n_obj=2, objective_names=["cost_usd", "mass_kg"],
+                              objective_labels=["cost [$]", "mass [t]"])
+    assert p.objective_labels == ("cost [$]", "mass [t]")
+    # Without labels the names give them (with units where the name carries one).
+    q = Problem.from_function(lambda x: torch.cat([x, 1 - x], -1), {"a": (0.0, 1.0)},
+                              n_obj=2, objective_names=["area_mm2", "sag"])
+    assert q.objective_labels == ("area [mm^2]", "sag")
+    with pytest.raises(ValueError, match="objective_labels"):
+        Problem.from_function(lambda x: x, {"a": (0.0, 1.0)}, n_obj=2,
+                              objective_labels=["one"])

@@ -184,15 +184,46 @@ def layer_costs(
     dict with per-layer tensors ``(..., L)``: ``compute`` and ``memory`` cycles, ``cycles``
     (their maximum), ``bytes`` (DRAM traffic) and ``energy_pj``.
     """
+    # Hardware gets the layer axis; every helper below is one job of the roofline.
     R, C, n_ch = R.unsqueeze(-1), C.unsqueeze(-1), n_ch.unsqueeze(-1)
     sp_kb, acc_kb = sp_kb.unsqueeze(-1), acc_kb.unsqueeze(-1)
+    n_m, n_k, n_n = _tile_counts(T, dims, ops)
+    compute = _compute_cycles(T, n_m * n_k * n_n, R, C, dataflow, ops)
+    traffic, operand_reads = _dram_traffic(dims, n_m, n_k, n_n, order, k)
+    memory = traffic / (k.dram_bytes_per_cycle * n_ch)
+    return {
+        "compute": compute,
+        "memory": memory,
+        "cycles": ops.max(compute, memory),
+        "bytes": traffic,
+        "energy_pj": _layer_energy(dims, n_k, operand_reads, traffic, sp_kb, acc_kb, C, k),
+    }
+
+
+def _tile_counts(T: Tensor, dims: Tensor, ops: Ops) -> tuple[Tensor, Tensor, Tensor]:
+    """Tiles along each dimension, ``n_X = ceil(X / T_x)``: ``(n_M, n_K, n_N)``, each
+    ``(..., L)``."""
     M, K, N = dims.unbind(dim=-1)
     tm, tk, tn = T.unbind(dim=-1)
-    n_m, n_k, n_n = ops.ceil(M / tm), ops.ceil(K / tk), ops.ceil(N / tn)
-    n_tiles = n_m * n_k * n_n
+    return ops.ceil(M / tm), ops.ceil(K / tk), ops.ceil(N / tn)
 
-    # Spatial mapping per dataflow (rows S_r, columns S_c, streamed depth): an exact design
-    # selects its own dataflow's mapping; a relaxed one costs all three and mixes them.
+
+def _fold_factors(rows: Tensor, cols: Tensor, depth: Tensor, R: Tensor, C: Tensor,
+                  ops: Ops) -> tuple[Tensor, Tensor, Tensor]:
+    """The factors of one tile's cycles on an ``R x C`` array (systolic fold model, as in
+    SCALE-Sim): folds ``ceil(S_r / R)`` and ``ceil(S_c / C)``, and the pass length
+    ``2R + C + depth - 2``."""
+    return ops.ceil(rows / R), ops.ceil(cols / C), 2 * R + C + depth - 2
+
+
+def _compute_cycles(T: Tensor, n_tiles: Tensor, R: Tensor, C: Tensor, dataflow: Tensor,
+                    ops: Ops) -> Tensor:
+    """Compute cycles of every layer ``(..., L)`` under its dataflow.
+
+    Each dataflow maps the tiles to (rows S_r, columns S_c, streamed depth) by
+    :data:`_DATAFLOW_MAP`: an exact design selects its own dataflow's mapping; a relaxed
+    one (mixture weights) costs all three and mixes the cycles.
+    """
     if dataflow.is_floating_point():
         Rx, Cx = R.unsqueeze(-1), C.unsqueeze(-1)
         # Stacked views, not a list index: indexing by a Python list copies the index to
@@ -200,42 +231,49 @@ def layer_costs(
         rows, cols, depth = (
             torch.stack([T[..., i] for i in ix], dim=-1) for ix in zip(*_DATAFLOW_MAP, strict=True)
         )
-        compute = n_tiles.unsqueeze(-1) * (
-            ops.ceil(rows / Rx) * ops.ceil(cols / Cx) * (2 * Rx + Cx + depth - 2)
-        )
-        compute = _choose(compute.unbind(dim=-1), dataflow)
-    else:
-        rows, cols, depth = (
-            _choose((T[..., i], T[..., j], T[..., k_]), dataflow)
-            for i, j, k_ in zip(*_DATAFLOW_MAP, strict=True)
-        )
-        compute = n_tiles * ops.ceil(rows / R) * ops.ceil(cols / C) * (2 * R + C + depth - 2)
+        fold_r, fold_c, length = _fold_factors(rows, cols, depth, Rx, Cx, ops)
+        compute = n_tiles.unsqueeze(-1) * (fold_r * fold_c * length)
+        return _choose(compute.unbind(dim=-1), dataflow)
+    rows, cols, depth = (
+        _choose((T[..., i], T[..., j], T[..., k]), dataflow)
+        for i, j, k in zip(*_DATAFLOW_MAP, strict=True)
+    )
+    fold_r, fold_c, length = _fold_factors(rows, cols, depth, R, C, ops)
+    return n_tiles * fold_r * fold_c * length
 
-    # DRAM traffic per loop order: C-stat, B-stat, A-stat (8-bit operands, 32-bit psums).
+
+def _dram_traffic(dims: Tensor, n_m: Tensor, n_k: Tensor, n_n: Tensor, order: Tensor,
+                  k: Constants) -> tuple[Tensor, Tensor]:
+    """DRAM bytes of every layer under its loop order, and its operand reads.
+
+    Loop orders C-stat, B-stat, A-stat (8-bit operands, 32-bit partial sums): ``A`` is
+    re-read once per column tile, ``B`` once per row tile, and the orders that keep an
+    operand resident spill and refill the partial sums. Returns ``(bytes, A and B reads)``,
+    each ``(..., L)``.
+    """
+    M, K, N = dims.unbind(dim=-1)
     mk, kn, mn = M * K, K * N, M * N
-    a_reads = mk * n_n  # A re-read once per column tile
-    b_reads = kn * n_m  # B re-read once per row tile
-    psum_traffic = k.psum_bytes * mn * (2 * n_k - 1)  # spill and refill of partial sums
+    a_reads = mk * n_n
+    b_reads = kn * n_m
+    psum_traffic = k.psum_bytes * mn * (2 * n_k - 1)
     traffic = _choose(
         (a_reads + b_reads + mn, kn + a_reads + psum_traffic, mk + b_reads + psum_traffic),
         order,
     )
-    memory = traffic / (k.dram_bytes_per_cycle * n_ch)
-    cycles = ops.max(compute, memory)
+    return traffic, a_reads + b_reads
 
-    energy = (
-        mk * N * k.mac_pj
-        + (a_reads + b_reads) * (k.glb_pj_per_kb * sp_kb + k.glb_pj_fixed)
-        + 2 * mn * n_k * (k.acc_pj_per_kb * acc_kb / C + k.acc_pj_fixed)
+
+def _layer_energy(dims: Tensor, n_k: Tensor, operand_reads: Tensor, traffic: Tensor,
+                  sp_kb: Tensor, acc_kb: Tensor, C: Tensor, k: Constants) -> Tensor:
+    """Energy [pJ] of every layer ``(..., L)``: the MACs, the operand reads from the global
+    buffer, the accumulator's read-modify-writes and the DRAM traffic."""
+    M, K, N = dims.unbind(dim=-1)
+    return (
+        M * K * N * k.mac_pj
+        + operand_reads * (k.glb_pj_per_kb * sp_kb + k.glb_pj_fixed)
+        + 2 * (M * N) * n_k * (k.acc_pj_per_kb * acc_kb / C + k.acc_pj_fixed)
         + traffic * k.dram_pj_per_byte
     )
-    return {
-        "compute": compute,
-        "memory": memory,
-        "cycles": cycles,
-        "bytes": traffic,
-        "energy_pj": energy,
-    }
 
 
 def floorplan(

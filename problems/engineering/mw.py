@@ -37,7 +37,8 @@ pymoo's and gradients stay finite at the bounds.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -385,31 +386,40 @@ class _MWMany(_MW):
         super().__init__(n_var, n_obj)
 
 
+_MWClass = TypeVar("_MWClass", bound=type[_MW])
+
+
+def _mw(name: str, **settings: Any) -> Callable[[_MWClass], _MWClass]:
+    """Class decorator: one row of the suite's table, registering an MW problem under
+    ``name`` with its settings (``distance``, ``upper``, ``n_constraints`` and the shape's
+    ``slope``, ``wave`` or ``radius2``); the class itself holds only its formulas."""
+
+    def define(cls: _MWClass) -> _MWClass:
+        unknown = sorted(key for key in settings if not hasattr(cls, key))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no MW setting {', '.join(unknown)}")
+        cls.name = name
+        for key, value in settings.items():
+            setattr(cls, key, value)
+        return register_problem(name)(cls)
+
+    return define
+
+
 # --------------------------------------------------------------------------- the problems
-@register_problem("mw1")
+@_mw("mw1", slope=0.85)
 class MW1(_LinearMW):
     """MW1: linear front ``f2 = 1 - 0.85 f1``, narrow feasible strips (g1)."""
 
-    name = "mw1"
-    slope = 0.85
 
-
-@register_problem("mw2")
+@_mw("mw2", distance="g2", wave=3.0)
 class MW2(_LinearMW):
     """MW2: linear front ``f1 + f2 = 1`` (g2)."""
 
-    name = "mw2"
-    distance = "g2"
-    wave = 3.0
 
-
-@register_problem("mw3")
+@_mw("mw3", distance="g3", n_constraints=2)
 class MW3(_LinearMW):
     """MW3: linear front partly pushed outward by a second constraint (g3)."""
-
-    name = "mw3"
-    distance = "g3"
-    n_constraints = 2
 
     def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         t = SQRT2 * f2 - SQRT2 * f1
@@ -419,11 +429,9 @@ class MW3(_LinearMW):
         ]
 
 
-@register_problem("mw4")
+@_mw("mw4")
 class MW4(_MWMany):
     """MW4: simplex front ``sum f = 1`` (any ``n_obj``, default 3; g1)."""
-
-    name = "mw4"
 
     def _shape(self, p: Tensor, g: Tensor) -> Tensor:
         return g[..., None] * product_shape(1.0 - p, p)
@@ -433,12 +441,9 @@ class MW4(_MWMany):
         return (F.sum(dim=-1) - 1.0 - la1(0.4, 2.5, 1.0, 8, t))[..., None]
 
 
-@register_problem("mw5")
+@_mw("mw5", n_constraints=3)
 class MW5(_CircleMW):
     """MW5: quarter circle, feasible only on a few short arcs (g1)."""
-
-    name = "mw5"
-    n_constraints = 3
 
     def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         a, r2 = _polar(f1, f2)
@@ -450,14 +455,9 @@ class MW5(_CircleMW):
         ]
 
 
-@register_problem("mw6")
+@_mw("mw6", distance="g2", upper=1.1, radius2=1.21)
 class MW6(_CircleMW):
     """MW6: circle of radius 1.1 cut by a wavy ellipse (g2; variables in [0, 1.1])."""
-
-    name = "mw6"
-    distance = "g2"
-    upper = 1.1
-    radius2 = 1.21
 
     def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         a = torch.atan2(f2, f1)
@@ -465,13 +465,9 @@ class MW6(_CircleMW):
                 + f2**2 / (1.0 + la3(0.75, 6.0, 4.0, 10, a)) ** 2 - 1.0]
 
 
-@register_problem("mw7")
+@_mw("mw7", distance="g3", n_constraints=2)
 class MW7(_CircleMW):
     """MW7: quarter circle inside a wavy ring (g3)."""
-
-    name = "mw7"
-    distance = "g3"
-    n_constraints = 2
 
     def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         a, r2 = _polar(f1, f2)
@@ -479,12 +475,11 @@ class MW7(_CircleMW):
             r2 - (1.2 + la2(0.4, 4.0, 1.0, 16, a).abs()) ** 2,
             (1.15 - la2(0.2, 4.0, 1.0, 8, a)) ** 2 - r2,
         ]
-@register_problem("mw8")
+
+
+@_mw("mw8", distance="g2")
 class MW8(_MWMany):
     """MW8: unit sphere with infeasible bands (any ``n_obj``, default 3; g2)."""
-
-    name = "mw8"
-    distance = "g2"
 
     def _shape(self, p: Tensor, g: Tensor) -> Tensor:
         angle = 0.5 * math.pi * p
@@ -497,13 +492,9 @@ class MW8(_MWMany):
         return (r2 - (1.25 - la2(0.5, 6.0, 1.0, 2, elevation)) ** 2)[..., None]
 
 
-
-
-@register_problem("mw9")
+@_mw("mw9")
 class MW9(_MW2):
     """MW9: convex front ``f2 = 1 - f1^0.6`` partly cut off (g1)."""
-
-    name = "mw9"
 
     def _front(self, f1: Tensor, g: Tensor) -> Tensor:
         return 1.0 - safe_pow((f1 / g).clamp_min(0.0), 0.6)
@@ -514,13 +505,9 @@ class MW9(_MW2):
         return [torch.minimum(t1, t2)]
 
 
-@register_problem("mw10")
+@_mw("mw10", distance="g2", n_constraints=3)
 class MW10(_MW2):
     """MW10: concave front ``f2 = 1 - f1^2`` in disconnected pieces (g2)."""
-
-    name = "mw10"
-    distance = "g2"
-    n_constraints = 3
 
     def _f1(self, x1: Tensor, g: Tensor) -> Tensor:
         return g * x1 ** self.n_var
@@ -537,15 +524,9 @@ class MW10(_MW2):
         ]
 
 
-@register_problem("mw11")
+@_mw("mw11", distance="g3", upper=SQRT2, radius2=2.0, n_constraints=4)
 class MW11(_CircleMW):
     """MW11: circle of radius sqrt(2) with feasible islands (g3; variables in [0, sqrt 2])."""
-
-    name = "mw11"
-    distance = "g3"
-    upper = SQRT2
-    radius2 = 2.0
-    n_constraints = 4
 
     def _limits(self, f1: Tensor, f2: Tensor) -> list[Tensor]:
         q = f1 * f1
@@ -557,12 +538,9 @@ class MW11(_CircleMW):
         ]
 
 
-@register_problem("mw12")
+@_mw("mw12", n_constraints=2)
 class MW12(_MW2):
     """MW12: wavy linear front between two wavy constraint bands (g1)."""
-
-    name = "mw12"
-    n_constraints = 2
 
     def _front(self, f1: Tensor, g: Tensor) -> Tensor:
         r = f1 / g
@@ -578,14 +556,9 @@ class MW12(_MW2):
         ]
 
 
-@register_problem("mw13")
+@_mw("mw13", distance="g2", upper=1.5, n_constraints=2)
 class MW13(_MW2):
     """MW13: ``f2 = 5 - exp(f1) - |0.5 sin(3 pi f1)|`` between two bands (g2; [0, 1.5])."""
-
-    name = "mw13"
-    distance = "g2"
-    upper = 1.5
-    n_constraints = 2
 
     def _front(self, f1: Tensor, g: Tensor) -> Tensor:
         r = f1 / g
@@ -599,13 +572,9 @@ class MW13(_MW2):
         ]
 
 
-@register_problem("mw14")
+@_mw("mw14", distance="g3", upper=1.5)
 class MW14(_MWMany):
     """MW14: disconnected front over the positions (any ``n_obj``, default 3; g3; [0, 1.5])."""
-
-    name = "mw14"
-    distance = "g3"
-    upper = 1.5
 
     def _shape(self, p: Tensor, g: Tensor) -> Tensor:
         h = 6.0 - torch.exp(p) - la1(1.5, 1.1, 2.0, 1, p)
