@@ -202,7 +202,10 @@ def init_state(task: MTLTaskProtocol, weighting: Any, name: str, active: list[in
     # Methods whose weights define a scalarised loss sum_i w_i L_i (the registry's
     # ``scalarising`` entries): heads get w_i * grad L_i.
     state.scale_heads = name in scalarising_weightings() or not hasattr(weighting, "name")
-    if combiner is not None and combiner.stateful and combiner.needs_gramian:
+    # GradNorm balances gradient norms at the last shared layer; every other weighting
+    # (GradVac included) reads the Gramian of all shared parameters.
+    if (combiner is not None and combiner.needs_gramian
+            and getattr(weighting, "gramian_scope", "shared") == "last_shared_layer"):
         state.last_cols = gradnorm_columns(model, shared)
     return state
 

@@ -95,14 +95,15 @@ def test_mtl_backward_then_optimiser_steps_and_mgda_does_not_conflict() -> None:
 def test_registry_lists_every_required_name_with_kind() -> None:
     infos = {i.name: i for i in list_weightings()}
     for name in ["linear", "mean", "mgda", "cagrad", "pcgrad", "imtl_g", "upgrad",
-                 "grad_normalisation", "chebyshev", "epo"]:
+                 "grad_normalisation", "chebyshev", "epo", "dualproj", "aligned_mtl",
+                 "config", "random", "fairgrad", "nash_mtl"]:
         assert infos[name].kind == "stateless", name
-    for name in ["uncertainty", "gradnorm", "dwa", "loss_norm"]:
+    for name in ["uncertainty", "gradnorm", "dwa", "loss_norm", "gradvac"]:
         assert infos[name].kind == "stateful", name
     assert infos["cagrad"].params["c"] == 0.5
     assert "weighted_sum" in infos["linear"].aliases
     assert {i.name for i in list_weightings("stateful")} == {"uncertainty", "gradnorm", "dwa",
-                                                             "loss_norm"}
+                                                             "loss_norm", "gradvac"}
     for alias in ["weighted_sum", "gradnorm_unit"]:
         assert get_weighting(alias, **({"weights": [1.0]} if alias == "weighted_sum" else {}))
 

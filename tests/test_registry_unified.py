@@ -166,7 +166,8 @@ def test_weighting_entries_carry_kind_needs_and_parameters() -> None:
 
 
 def test_scalarising_weightings_are_a_query_of_the_registry() -> None:
-    expected = ["chebyshev", "dwa", "gradnorm", "linear", "loss_norm", "mean", "uncertainty"]
+    expected = ["chebyshev", "dwa", "gradnorm", "linear", "loss_norm", "mean", "random",
+                "uncertainty"]
     assert scalarising_weightings() == expected
     assert [i.name for i in list_weightings() if i.scalarising] == expected
     assert WEIGHTINGS.where(scalarising=True) == expected

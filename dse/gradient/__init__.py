@@ -8,7 +8,7 @@ weights; the update direction is ``weights @ J``. Everything is batched over lea
 Stateless use::
 
     from dse.gradient import get_weighting, aggregate, gramian, list_weightings
-    w = get_weighting("cagrad", c=0.5)            # or "mgda", "upgrad", "pcgrad", ...
+    w = get_weighting("cagrad", c=0.5)            # or "mgda", "upgrad", "dualproj", ...
     direction = aggregate(J, w)                   # J (..., K, P) -> (..., P)
     weights = w(gramian(J), losses=losses)        # losses only for loss-based ones
 
@@ -43,6 +43,8 @@ from dse.registry import deprecated_names
 
 from ._base import Weighting
 from ._diagnostics import conflict_rate, cosine_matrix, gradient_diagnostics, norm_ratios
+from ._fair import FairGrad, NashMTL
+from ._gradvac import GradVac
 from ._jacobian import (
     MTLStep,
     aggregate,
@@ -52,6 +54,7 @@ from ._jacobian import (
     task_jacobian,
     write_grads,
 )
+from ._projection import AlignedMTL, ConFIG, DualProj
 from ._qp import solve_qp
 from ._registry import (
     WEIGHTINGS,
@@ -78,6 +81,7 @@ from ._weightings import (
     Linear,
     Mean,
     PCGrad,
+    Random,
     UPGrad,
 )
 
@@ -87,15 +91,22 @@ __all__ = [
     "IMTLG",
     "MGDA",
     "WEIGHTINGS",
+    "AlignedMTL",
     "CAGrad",
     "Chebyshev",
+    "ConFIG",
+    "DualProj",
+    "FairGrad",
     "GradNorm",
     "GradNormalisation",
+    "GradVac",
     "Linear",
     "LossNorm",
     "MTLStep",
     "Mean",
+    "NashMTL",
     "PCGrad",
+    "Random",
     "StatefulWeighting",
     "UPGrad",
     "UncertaintyWeighting",

@@ -97,6 +97,23 @@ def non_negative(value: float, *, name: str) -> float:
     return v
 
 
+def seed_value(seed: int | None) -> int | None:
+    """Validate a seed: an int, or None (seed from the OS)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"seed must be an int or None, got {seed!r}")
+    return seed
+
+
+def seeded_generator(seed: int | None) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``seed`` (an int), or from the OS for None."""
+    gen = torch.Generator()
+    if seed_value(seed) is None:
+        gen.seed()
+    else:
+        gen.manual_seed(seed)
+    return gen
+
+
 def positive_int(value: int, *, name: str) -> int:
     """Validate an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -114,6 +131,9 @@ class WeightingBase:
     kind: ClassVar[str] = ""
     needs_gramian: ClassVar[bool] = False
     needs_losses: ClassVar[bool] = False
+    #: Whose Gramian a training step should give it: ``"shared"`` (the task gradients of all
+    #: the shared parameters) or ``"last_shared_layer"`` (GradNorm's).
+    gramian_scope: ClassVar[str] = "shared"
 
     def __init__(self, **params: Any) -> None:
         self.params = params

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from dse.registry import Registry, reject_unknown
 
-from . import _stateful, _weightings
+from . import _fair, _gradvac, _projection, _stateful, _weightings
 from ._base import Weighting
 from ._stateful import StatefulWeighting
 
@@ -116,6 +116,15 @@ register_weighting(_stateful.UncertaintyWeighting, aliases=("kendall",), scalari
 register_weighting(_stateful.GradNorm, scalarising=True)
 register_weighting(_stateful.DWA, scalarising=True)
 register_weighting(_stateful.LossNorm, scalarising=True)
+# The aggregators of TorchJD 0.18 that the ones above did not cover.
+register_weighting(_projection.DualProj, aliases=("dual_proj",))
+register_weighting(_projection.AlignedMTL, aliases=("alignedmtl",))
+register_weighting(_projection.ConFIG, aliases=("conflict_free",))
+# Random loss weighting: its weights are loss weights (a random scalarisation).
+register_weighting(_weightings.Random, aliases=("rlw",), scalarising=True)
+register_weighting(_fair.FairGrad)
+register_weighting(_fair.NashMTL, aliases=("nashmtl",))
+register_weighting(_gradvac.GradVac)
 
 
 def scalarising_weightings() -> list[str]:

@@ -145,6 +145,7 @@ class GradNorm(StatefulWeighting):
 
     name = "gradnorm"
     needs_gramian = True
+    gramian_scope = "last_shared_layer"
 
     def __init__(self, alpha: float = 0.12, lr: float = 0.025) -> None:
         super().__init__(alpha=non_negative(alpha, name="alpha"), lr=non_negative(lr, name="lr"))

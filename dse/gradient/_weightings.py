@@ -28,6 +28,7 @@ from ._base import (
     positive_int,
     positive_vector,
     psd_gramian,
+    seeded_generator,
 )
 from ._qp import CAGRAD_POINTS, CAGRAD_ROUNDS, DEFAULT_ITERS, solve_cagrad_dual, solve_qp
 
@@ -41,6 +42,7 @@ __all__ = [
     "Linear",
     "Mean",
     "PCGrad",
+    "Random",
     "UPGrad",
     "pcgrad_weights",
 ]
@@ -96,6 +98,28 @@ class Mean(Weighting):
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         shape, device = _batch_like(G, losses)
         return torch.full(shape, 1.0 / shape[-1], dtype=torch.float64, device=device)
+
+
+class Random(Weighting):
+    """Random loss weighting (RLW, Lin et al., 2022): softmax of a fresh normal draw.
+
+    Weights ``softmax(z)`` with ``z ~ N(0, I)`` drawn at every call (one draw per problem
+    of a batch), from a CPU ``torch.Generator`` seeded with ``seed`` that advances at each
+    call (as for PCGrad): reproducible for a given seed and call sequence; ``seed=None``
+    seeds it from the OS. Needs neither the Gramian nor the losses, only their shape.
+    """
+
+    name = "random"
+    needs_gramian = False
+
+    def __init__(self, seed: int | None = 0) -> None:
+        self._gen = seeded_generator(seed)
+        super().__init__(seed=seed)
+
+    def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
+        shape, device = _batch_like(G, losses)
+        z = torch.randn(shape, generator=self._gen, dtype=torch.float64)
+        return torch.softmax(z, dim=-1).to(device)
 
 
 def _mgda_k2(G: Tensor) -> Tensor:
@@ -273,14 +297,8 @@ class PCGrad(Weighting):
     name = "pcgrad"
 
     def __init__(self, seed: int | None = 0) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"seed must be an int or None, got {seed!r}")
+        self._gen = seeded_generator(seed)
         super().__init__(seed=seed)
-        self._gen = torch.Generator()
-        if seed is None:
-            self._gen.seed()
-        else:
-            self._gen.manual_seed(seed)
 
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
@@ -304,18 +322,10 @@ class IMTLG(Weighting):
         return torch.where(ok, v / torch.where(ok, total, 1.0), 0.0)
 
 
-class UPGrad(Weighting):
-    """UPGrad (Quinton & Rey, 2024): each ``g_i`` projected onto the dual cone of all rows.
-
-    Weights ``sum_i v_i`` with ``v_i = argmin_v v^T G v  s.t.  v >= pref_i e_i`` (the dual of
-    the projection). Exact closed form for K = 2; a batch of K interior-point QPs (with
-    active-set polish) otherwise. ``pref`` defaults to ``1/K``; ``reg_eps`` adds
-    ``reg_eps * I`` to the trace-normalised Gramian (TorchJD's projector uses 1e-4 there to
-    keep quadprog's matrix positive definite; the interior point does not need it, so the
-    default 0 gives the exact projection and the exact non-conflict guarantee).
-    """
-
-    name = "upgrad"
+class DualConeWeighting(Weighting):
+    """Weightings that project onto the dual cone of the rows of ``J`` (UPGrad, DualProj):
+    a preference vector ``pref`` (default ``1/K``), a ridge ``reg_eps`` on the
+    trace-normalised Gramian and the interior point's iteration count ``iters``."""
 
     def __init__(
         self,
@@ -329,6 +339,20 @@ class UPGrad(Weighting):
             reg_eps=non_negative(reg_eps, name="reg_eps"),
             iters=positive_int(iters, name="iters"),
         )
+
+
+class UPGrad(DualConeWeighting):
+    """UPGrad (Quinton & Rey, 2024): each ``g_i`` projected onto the dual cone of all rows.
+
+    Weights ``sum_i v_i`` with ``v_i = argmin_v v^T G v  s.t.  v >= pref_i e_i`` (the dual of
+    the projection). Exact closed form for K = 2; a batch of K interior-point QPs (with
+    active-set polish) otherwise. ``pref`` defaults to ``1/K``; ``reg_eps`` adds
+    ``reg_eps * I`` to the trace-normalised Gramian (TorchJD's projector uses 1e-4 there to
+    keep quadprog's matrix positive definite; the interior point does not need it, so the
+    default 0 gives the exact projection and the exact non-conflict guarantee).
+    """
+
+    name = "upgrad"
 
     def _weights(self, G: Tensor | None, losses: Tensor | None) -> Tensor:
         assert G is not None
