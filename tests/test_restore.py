@@ -111,3 +111,46 @@ def test_mixed_problems_do_not_restore_by_default() -> None:
 def test_restore_must_be_a_bool_or_none() -> None:
     with pytest.raises(ValueError, match="restore must be None"):
         solve(_plane_problem(), "chebyshev", budget=200, seed=0, device="cpu", restore="yes")
+
+
+@pytest.mark.parametrize("method", ["weighted_sum", "chebyshev"])
+def test_longer_anchors_reach_further_along_active_constraints(method: str) -> None:
+    # The welded beam's cheapest design (cost 2.381, SLSQP) lies on three active
+    # constraints; anchors that descend four times longer get closer at the same budget
+    # (measured: weighted sum 2.82 -> 2.72, chebyshev 3.81 -> 2.49).
+    from dse.problem import get_problem
+
+    p = get_problem("welded_beam")
+    corners = [[1.0, 0.0], [0.0, 1.0]]
+    cheap = 0 if method == "weighted_sum" else 1  # ray methods: the other objective's corner
+    short = solve(p, method, budget=3000, seed=0, device="cpu", preferences=corners)
+    long = solve(p, method, budget=3000, seed=0, device="cpu", preferences=corners,
+                 anchor_life=4)
+    assert short.config["anchor_life"] == 1.0 and long.config["anchor_life"] == 4.0
+    assert short.n_evals == long.n_evals == 3000
+    assert long.feasible[cheap] and short.feasible[cheap]
+    assert 2.38 <= long.F[cheap, 0] < short.F[cheap, 0]
+
+
+def test_anchor_life_is_automatic_in_the_hybrid_only() -> None:
+    from dse.problem import get_problem
+
+    cont = solve(_plane_problem(), "chebyshev", budget=300, seed=0, device="cpu",
+                 n_points=4, anchor_life=None)
+    mixed = solve(get_problem("welded_beam", discrete=True), "chebyshev", budget=300,
+                  seed=0, device="cpu", n_points=4, anchor_life=None)
+    plain = solve(_plane_problem(), "chebyshev", budget=300, seed=0, device="cpu",
+                  n_points=4)
+    assert (cont.config["anchor_life"], mixed.config["anchor_life"]) == (4.0, 1.0)
+    assert plain.config["anchor_life"] == 1.0
+    from dse.solvers import solver_parameters
+
+    assert solver_parameters("hybrid")["anchor_life"] is None
+    assert solver_parameters("chebyshev")["anchor_life"] == 1.0
+
+
+@pytest.mark.parametrize("bad", [0.5, "4", True, float("inf")])
+def test_anchor_life_must_be_a_number_of_at_least_one(bad: object) -> None:
+    with pytest.raises(ValueError, match="anchor_life must be"):
+        solve(_plane_problem(), "chebyshev", budget=200, seed=0, device="cpu",
+              anchor_life=bad)

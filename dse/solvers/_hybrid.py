@@ -202,6 +202,9 @@ def _solver(problem: Problem, *, budget: int | None, seed: int, device: torch.de
 _DEFAULTS: dict[str, Any] = {
     "evolutionary": "nsga2", "sweep": "epo", "first": "sweep", "share": 0.3, "refine": 0.05,
     "pop_size": 100, **BASE_DEFAULTS, "utopia": 0.01,
+    # Automatic: anchors descend longer where the relaxed design is the design (see
+    # dse.solvers._gradient._ANCHOR_LIFE).
+    "anchor_life": None,
 }
 
 register_solver(
