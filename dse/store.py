@@ -26,6 +26,13 @@ Tables (all readable with ``pandas.read_sql_query``):
 
 A job counts as finished only when its ``runs`` row holds all ``n_designs`` of its designs;
 a row missing designs (a file edited or damaged by hand) is run again and replaced.
+
+Every row of ``runs``, ``designs`` and ``history`` also carries a ``checksum`` (a blake2b
+digest of its values as stored), which reading compares: SQLite checks its pages, not the
+values in them, and a changed digit would otherwise read back as another number. A changed
+row is a ``ValueError`` naming the file, the run and the row. Rows written before a table
+had the column hold NULL and are read unchecked; a sweep that writes to such a store adds
+the column, and its new rows get a checksum.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ T = TypeVar("T")
 #: File name of the database inside a run folder.
 DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
-# Bytes of each design row's checksum (blake2b): 64 bits against accidental changes.
+# Bytes of each row's checksum (blake2b): 64 bits against accidental changes.
 _CHECKSUM_BYTES = 8
 
 _SCHEMA = """
@@ -86,7 +93,8 @@ CREATE TABLE IF NOT EXISTS runs (
     variable_names TEXT NOT NULL,
     objective_names TEXT NOT NULL,
     constraint_names TEXT NOT NULL,
-    finished_at TEXT NOT NULL
+    finished_at TEXT NOT NULL,
+    checksum TEXT
 );
 CREATE TABLE IF NOT EXISTS designs (
     run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -113,6 +121,7 @@ CREATE TABLE IF NOT EXISTS history (
     n_grad_evals REAL,
     wall_time REAL,
     hypervolume REAL,
+    checksum TEXT,
     PRIMARY KEY (run_id, step)
 );
 """
@@ -127,6 +136,17 @@ LEFT JOIN (SELECT run_id, COUNT(*) AS n FROM designs GROUP BY run_id) d
 WHERE COALESCE(d.n, 0) = r.n_designs
 """
 
+
+#: Columns of a ``runs`` row its checksum covers (every column written, see ``_run_row``),
+#: in the order they are digested.
+_RUN_CHECKED = ("run_id", "job_key", "problem", "problem_params", "method", "kind", "seed",
+                "budget", "config", "device", "n_evals", "n_grad_evals", "wall_time",
+                "n_designs", "n_feasible", "n_front", "hypervolume", "hv_ratio", "igd",
+                "ref_point", "variable_names", "objective_names", "constraint_names",
+                "finished_at")
+
+#: The tables whose rows carry a checksum.
+_CHECKED_TABLES = ("runs", "designs", "history")
 
 #: Columns of ``runs`` that reading relies on (a damaged schema may have lost some).
 _RUN_COLUMNS = ("run_id", "job_key", "problem", "problem_params", "method", "seed", "config",
@@ -263,6 +283,10 @@ def _design_rows(run_id: int, result: Result, feasible: np.ndarray,
         yield (*row, _checksum(*row))
 
 
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=_CHECKSUM_BYTES).hexdigest()
+
+
 def _checksum(run_id: int, design: int, feasible: int, on_front: int, x: str, f: str,
               g: str) -> str:
     """Digest of one stored design row, as written.
@@ -272,15 +296,39 @@ def _checksum(run_id: int, design: int, feasible: int, on_front: int, x: str, f:
     own values, and reading compares (:meth:`Store._verify`). Rows written before the
     column existed hold NULL and are read unchecked.
     """
-    text = f"{int(run_id)}|{int(design)}|{int(feasible)}|{int(on_front)}|{x}|{f}|{g}"
-    return hashlib.blake2b(text.encode(), digest_size=_CHECKSUM_BYTES).hexdigest()
+    return _digest(f"{int(run_id)}|{int(design)}|{int(feasible)}|{int(on_front)}|{x}|{f}|{g}")
+
+
+def _number(value: Any) -> float | None:
+    """A stored REAL as digested: NULL (which pandas reads as NaN) is None, and -0.0 is
+    0.0 (as SQLite stores it)."""
+    if value is None:
+        return None
+    v = float(value)
+    return None if v != v else v + 0.0
+
+
+def _history_checksum(run_id: int, step: int, *values: Any) -> str:
+    """Digest of one ``history`` row: run, step and :data:`~dse.result.HISTORY_COLUMNS`
+    (floats in ``repr``, exact for float64; NULL as ``None``)."""
+    return _digest("|".join([str(int(run_id)), str(int(step)),
+                             *(repr(_number(v)) for v in values)]))
+
+
+def _run_checksum(values: Sequence[Any]) -> str:
+    """Digest of one ``runs`` row: the :data:`_RUN_CHECKED` columns as SQLite returns
+    them (text, integers, floats in ``repr``, NULL), so that what is digested at writing is
+    what reading sees, whatever type conversions the columns applied."""
+    return _digest(json.dumps([_json_default(v) if isinstance(v, np.generic) else v
+                               for v in values]))
 
 
 def _history_rows(run_id: int, history: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
-    """``history`` rows: run, step, then :data:`~dse.result.HISTORY_COLUMNS`."""
+    """``history`` rows: run, step, :data:`~dse.result.HISTORY_COLUMNS`, checksum."""
     hist = history.reset_index(drop=True)
     for i in range(len(hist)):
-        yield (run_id, i, *(_opt_float(hist[col].iloc[i]) for col in HISTORY_COLUMNS))
+        values = tuple(_opt_float(hist[col].iloc[i]) for col in HISTORY_COLUMNS)
+        yield (run_id, i, *values, _history_checksum(run_id, i, *values))
 
 
 class Store:
@@ -351,18 +399,20 @@ class Store:
             # Every statement is idempotent (IF NOT EXISTS / OR IGNORE), so a kill between
             # them leaves a database the next open completes.
             self._conn.executescript(_SCHEMA)
-            if "checksum" not in self._design_columns():
-                # A store from before design checksums: its new rows get one.
-                self._conn.execute("ALTER TABLE designs ADD COLUMN checksum TEXT")
+            for table in _CHECKED_TABLES:
+                if "checksum" not in self._columns(table):
+                    # A store from before checksums: its new rows get one.
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN checksum TEXT")
             with self._transaction():
                 self._conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
-        self._checked = "checksum" in self._design_columns()
+        # Tables whose rows may carry a checksum (a store from before them has none).
+        self._checked = {t for t in _CHECKED_TABLES if "checksum" in self._columns(t)}
 
-    def _design_columns(self) -> set[str]:
-        return {r[1] for r in self._conn.execute("PRAGMA table_info(designs)")}
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
 
     def _verify(self, run_id: int, rows: Iterable[Sequence[Any]]) -> None:
         """Compare each design row ``(design, feasible, on_front, x, f, g, checksum)`` with
@@ -372,6 +422,37 @@ class Store:
                                                           on_front, x, f, g):
                 raise ValueError(f"run {run_id}, design {int(design)}: values differ from "
                                  "their checksum, changed after writing")
+
+    def _verify_history(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Compare each history row ``(run_id, step, n_evals, n_grad_evals, wall_time,
+        hypervolume, checksum)`` with its checksum; rows without one are not checked."""
+        for run_id, step, *values, digest in rows:
+            if isinstance(digest, str) and digest != _history_checksum(run_id, step, *values):
+                raise ValueError(f"run {int(run_id)}, history step {int(step)}: values "
+                                 "differ from their checksum, changed after writing")
+
+    def _verify_runs(self, run_ids: Iterable[int] | None = None) -> None:
+        """Compare the ``runs`` rows of ``run_ids`` (``None``: all) with their checksums
+        (:func:`_run_checksum`), read as SQLite returns them; rows without one are not
+        checked."""
+        if "runs" not in self._checked:
+            return
+        wanted = None if run_ids is None else {int(i) for i in run_ids}
+        if wanted is not None and not wanted:
+            return
+        sql = f"SELECT {', '.join(_RUN_CHECKED)}, checksum FROM runs"
+        params: tuple[int, ...] = ()
+        if wanted is not None and len(wanted) == 1:
+            sql += " WHERE run_id = ?"
+            params = tuple(wanted)
+        # Several runs: the whole (small) table, filtered here rather than with one SQL
+        # parameter per run (SQLite caps their number).
+        for *values, digest in self._conn.execute(sql, params):
+            if wanted is not None and values[0] not in wanted:
+                continue
+            if digest is not None and digest != _run_checksum(values):
+                raise ValueError(f"run {values[0]}: its runs row (counts, metrics, "
+                                 "settings) differs from its checksum, changed after writing")
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -460,12 +541,19 @@ class Store:
             run_id = _insert_run(c, row)
             if run_id is None:
                 return None
+            # Digested as stored: read back in this transaction, after SQLite's conversions.
+            stored = c.execute(f"SELECT {', '.join(_RUN_CHECKED)} FROM runs WHERE run_id = ?",
+                               (run_id,)).fetchone()
+            c.execute("UPDATE runs SET checksum = ? WHERE run_id = ?",
+                      (_run_checksum(stored), run_id))
             c.executemany(
                 "INSERT INTO designs (run_id, design, feasible, on_front, x, f, g, checksum) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 _design_rows(run_id, result, feasible, front))
-            c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)",
-                          _history_rows(run_id, result.history))
+            c.executemany(
+                "INSERT INTO history (run_id, step, n_evals, n_grad_evals, wall_time, "
+                "hypervolume, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _history_rows(run_id, result.history))
         return run_id
 
     def _stored_complete(self, c: sqlite3.Connection, job_key: str) -> bool:
@@ -557,6 +645,8 @@ class Store:
         """The ``runs`` table, JSON columns decoded, one row per finished job."""
         df = self._select(f"SELECT * FROM runs WHERE run_id IN (SELECT run_id FROM "
                           f"({_COMPLETE})) ORDER BY run_id")
+        self._verify_runs(df["run_id"].tolist())
+        df = df.drop(columns="checksum", errors="ignore")
         for col in ("problem_params", "config", "ref_point", "variable_names",
                     "objective_names", "constraint_names"):
             # NULLs may come back as None or, in a column pandas typed float, as NaN.
@@ -566,16 +656,23 @@ class Store:
     @_reads
     def history(self, run_id: int | None = None) -> pd.DataFrame:
         """Checkpoints of every run (or one), with ``problem``, ``method`` and ``seed``."""
+        checksum = ", h.checksum" if "history" in self._checked else ""
         sql = (
             "SELECT h.run_id, r.problem, r.method, r.seed, h.step, h.n_evals, "
-            "h.n_grad_evals, h.wall_time, h.hypervolume FROM history h "
+            f"h.n_grad_evals, h.wall_time, h.hypervolume{checksum} FROM history h "
             "JOIN runs r USING (run_id)"
         )
         params: tuple[Any, ...] = ()
         if run_id is not None:
             sql += " WHERE h.run_id = ?"
             params = (int(run_id),)
-        return self._select(sql + " ORDER BY h.run_id, h.step", params)
+        hist = self._select(sql + " ORDER BY h.run_id, h.step", params)
+        self._verify_runs(hist["run_id"].unique().tolist())
+        if checksum:
+            self._verify_history(hist[["run_id", "step", *HISTORY_COLUMNS, "checksum"]]
+                                 .itertuples(index=False))
+            hist = hist.drop(columns="checksum")
+        return hist
 
     @_reads
     def designs(self, run_id: int | None = None, *, front_only: bool = False,
@@ -587,7 +684,7 @@ class Store:
         ``variables=False`` leaves out the ``x.*`` columns (cheaper for problems with
         thousands of variables, such as network weights).
         """
-        checksum = ", d.checksum" if self._checked and variables else ""
+        checksum = ", d.checksum" if "designs" in self._checked and variables else ""
         vectors = f"d.x, d.f, d.g{checksum}" if variables else "d.f, d.g"
         sql = (
             "SELECT d.run_id, r.problem, r.method, r.seed, d.design, d.feasible, d.on_front, "
@@ -603,6 +700,7 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         raw = self._select(sql + " ORDER BY d.run_id, d.design", params)
+        self._verify_runs(raw["run_id"].unique().tolist())
         if checksum:
             for rid, grp in raw.groupby("run_id", sort=True):
                 self._verify(int(rid), grp[["design", "feasible", "on_front", "x", "f", "g",
@@ -636,8 +734,9 @@ class Store:
         run = self._select("SELECT * FROM runs WHERE run_id = ?", (int(run_id),))
         if run.empty:
             raise KeyError(f"no run with run_id {run_id} in {self.path}")
+        self._verify_runs([int(run_id)])
         r = run.iloc[0]
-        checksum = "checksum" if self._checked else "NULL"
+        checksum = "checksum" if "designs" in self._checked else "NULL"
         rows = self._conn.execute(
             f"SELECT design, feasible, on_front, x, f, g, {checksum} FROM designs "
             "WHERE run_id = ? ORDER BY design", (int(run_id),)

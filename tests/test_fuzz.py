@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import sqlite3
+import struct
 import sys
 import tempfile
 import warnings
@@ -1002,5 +1003,33 @@ def test_bug_a_flipped_digit_is_noticed(run_folder: tuple[Path, bytes],
     for read in (lambda st: st.results(), lambda st: st.designs()):
         with Store(copy, create=False) as store, pytest.raises(
             ValueError, match=re.escape(str(copy / DB_NAME)) + ".*run 1, design 0.*checksum",
+        ):
+            read(store)
+
+
+def _one_double(folder: Path, value: float) -> bytes:
+    """How the database holds ``value`` (a big-endian float64), checked to occur once."""
+    data = (folder / DB_NAME).read_bytes()
+    packed = struct.pack(">d", value)
+    assert data.count(packed) == 1, value
+    return packed
+
+
+@pytest.mark.parametrize("table", ["runs", "history"])
+def test_bug_a_changed_bit_of_a_stored_number_is_noticed(
+        run_folder: tuple[Path, bytes], tmp_path: Path, table: str) -> None:
+    # The last bit of a run's wall time (runs) or of a checkpoint's (history), changed in
+    # the file: each row carries a checksum of its values, as design rows do.
+    with Store(run_folder[0], create=False) as store:
+        value = float(store.runs()["wall_time"].iloc[0] if table == "runs"
+                      else store.history()["wall_time"].iloc[0])
+    old = _one_double(run_folder[0], value)
+    copy = _damaged(run_folder[0], tmp_path, old,
+                    struct.pack(">d", float(np.nextafter(value, np.inf))))
+    where = "run 1: its runs row" if table == "runs" else "run 1, history step 0"
+    for read in (lambda st: st.results(), lambda st: st.history(), lambda st: st.runs()
+                 if table == "runs" else st.history(1)):
+        with Store(copy, create=False) as store, pytest.raises(
+            ValueError, match=re.escape(str(copy / DB_NAME)) + ".*" + where + ".*checksum",
         ):
             read(store)

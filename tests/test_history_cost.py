@@ -234,14 +234,16 @@ def test_estimated_checkpoints_are_spaced_and_the_last_one_is_kept(
     assert hist["hypervolume"].iloc[-1] == hypervolume_estimate(Fa, rec.ref_point)
 
 
-def test_unchanged_archive_is_measured_once(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("m", [2, 3])
+def test_unchanged_archive_is_measured_once(m: int, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = _history._hypervolume
-    monkeypatch.setattr(_history, "_hypervolume", lambda F, ref: calls.append(1) or real(F, ref))
-    rec = RunRecorder(objective_problem(2), ref_point=np.full(2, 1.2))
-    F = np.array([[0.2, 0.8], [0.8, 0.2]])
+    real = RunRecorder._measure
+    monkeypatch.setattr(RunRecorder, "_measure",
+                        lambda self, n: calls.append(1) or real(self, n))
+    rec = RunRecorder(objective_problem(m), ref_point=np.full(m, 1.2))
+    F = np.eye(m) * 0.6 + 0.2
     for batch in (F, F + 0.1, F):  # dominated and duplicate designs change nothing
-        rec.add(batch, batch, np.zeros((2, 0)))
+        rec.add(batch, batch, np.zeros((m, 0)))
         rec.checkpoint()
     assert rec.history()["hypervolume"].nunique() == 1  # measures the deferred checkpoints
     assert len(calls) == 1
@@ -343,6 +345,80 @@ def test_two_objective_merge_equals_moocore_on_the_concatenation(seed: int) -> N
     if len(Fa) and rng.random() < 0.5:
         Fn[: min(len(Fa), len(Fn))] = Fa[: min(len(Fa), len(Fn))]  # copies of the archive
     keep = moocore.is_nondominated(np.concatenate([Fa, Fn]), keep_weakly=False)
-    kept_old, kept_new = _history._merge_masks_2d(Fa, np.argsort(Fa[:, 0]), Fn)
-    np.testing.assert_array_equal(kept_old, keep[: len(Fa)])
-    np.testing.assert_array_equal(kept_new, keep[len(Fa):])
+    order = np.argsort(Fa[:, 0])
+    kept, new = _history._merge_2d(Fa[order, 0], -Fa[order, 1], Fn)
+    kept_old = np.ones(len(Fa), dtype=bool)
+    if kept is not None:
+        kept_old[order] = kept
+    kept_new = np.zeros(len(Fn), dtype=bool)
+    kept_new[new] = True
+    np.testing.assert_array_equal(kept_old, keep[: len(Fa)], err_msg=f"seed={seed}")
+    np.testing.assert_array_equal(kept_new, keep[len(Fa):], err_msg=f"seed={seed}")
+    assert np.all(np.diff(Fn[new, 0]) > 0)  # by increasing first objective
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_two_objective_filter_equals_moocore(seed: int) -> None:
+    # The batch filter of the 2-objective merge against moocore's mask, copies included.
+    rng = np.random.default_rng(100 + seed)
+    grid = int(rng.integers(1, 10))
+    F = np.round(rng.random((int(rng.integers(1, 80)), 2)) * grid)
+    F.flags.writeable = False
+    keep = np.zeros(len(F), dtype=bool)
+    keep[_history._nondominated_2d(F)] = True
+    np.testing.assert_array_equal(keep, moocore.is_nondominated(F, keep_weakly=False),
+                                  err_msg=f"seed={seed}")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_two_objective_hypervolume_equals_moocore_to_the_last_bit(seed: int) -> None:
+    # Two routes: the sorted archive's sum and moocore.hypervolume, on non-dominated sets
+    # of very different sizes and scales, with points on and beyond the reference box.
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 20000 if seed % 8 == 0 else 300))
+    scale = 10.0 ** rng.uniform(-8, 8)
+    if seed % 2:
+        a = rng.random(n)
+        P = np.column_stack([a, 1.0 - np.sqrt(a) + 1e-3 * rng.random(n)]) * scale
+    else:
+        P = rng.standard_normal((n, 2)) * scale
+    if seed % 3 == 0:
+        P = np.round(P / scale * 8) * scale / 8  # ties and copies
+    P = P[moocore.is_nondominated(P, keep_weakly=False)]
+    order = np.argsort(P[:, 0])
+    f1, g = P[order, 0], -P[order, 1]
+    f1.flags.writeable = False
+    g.flags.writeable = False
+    for ref in (P.max(axis=0) + scale * rng.random(2),  # every point inside
+                np.quantile(P, rng.uniform(0.2, 0.9, 2), axis=0).diagonal(),  # some outside
+                P.min(axis=0) - scale):  # none inside
+        inside = (P < ref).all(axis=1)
+        expected = float(moocore.hypervolume(P[inside], ref=ref)) if inside.any() else 0.0
+        assert _history._hypervolume_2d(f1, g, ref) == expected, f"seed={seed} n={n}"
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_long_churning_run_keeps_the_archive_in_the_order_found(m: int) -> None:
+    # Many batches that replace most of the archive: the buffers are reallocated (and
+    # their dead rows dropped) many times; the archive must still equal moocore's front of
+    # everything seen, in the order the designs came, with designs and constraint values
+    # that belong to their objective vectors.
+    rng = np.random.default_rng(10 + m)
+    rec = RunRecorder(dse.Problem.from_function(
+        lambda x: x[..., :m], {f"x{i}": (0.0, 2.0) for i in range(m + 1)}, n_obj=m,
+        n_constr=0, name="churn"), ref_point=np.full(m, 1.5))
+    seen_X = np.zeros((0, m + 1))
+    for step in range(120):
+        k = int(rng.integers(1, 80))
+        F = sphere_points(k, m, rng, jitter=0.3) * (1.2 - step / 150)  # fronts move inwards
+        X = np.concatenate([F, rng.random((k, 1))], axis=1)
+        rec.add(X, F, np.zeros((k, 0)))
+        rec.checkpoint()
+        seen_X = np.concatenate([seen_X, X])
+        if step % 10 == 9:
+            keep = moocore.is_nondominated(seen_X[:, :m], keep_weakly=False)
+            Xa, Fa, Ga = rec.archive
+            np.testing.assert_array_equal(Xa, seen_X[keep], err_msg=f"step={step}")
+            np.testing.assert_array_equal(Fa, seen_X[keep, :m])
+            assert Ga.shape == (len(Xa), 0)
+            assert rec.hypervolume() == hypervolume(seen_X[keep, :m], np.full(m, 1.5))

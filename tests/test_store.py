@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -255,3 +257,127 @@ def test_a_store_from_before_checksums_reads_unchecked_and_gains_them(tmp_path: 
     sums = dict(con.execute("SELECT run_id, COUNT(checksum) FROM designs GROUP BY run_id"))
     con.close()
     assert sums == {1: 0, 2: len(make_result(1).F)}
+
+
+def _read_all(store: Store) -> list[tuple[str, Any]]:
+    return [("runs", store.runs), ("result", lambda: store.result(1)),
+            ("results", store.results), ("designs", store.designs),
+            ("history", store.history)]
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE runs SET hypervolume = 1.5000000000000002 WHERE run_id = 1",  # last bit
+    "UPDATE runs SET n_evals = 31 WHERE run_id = 1",
+    "UPDATE runs SET n_grad_evals = 8 WHERE run_id = 1",
+    "UPDATE runs SET igd = NULL WHERE run_id = 1",
+    "UPDATE runs SET config = replace(config, '0.1', '0.2') WHERE run_id = 1",
+    "UPDATE runs SET method = 'other' WHERE run_id = 1",
+    "UPDATE runs SET job_key = 'j' WHERE run_id = 1",
+])
+def test_a_changed_runs_row_is_one_error_naming_file_and_run(tmp_path: Path,
+                                                             change: str) -> None:
+    with Store(tmp_path) as store:
+        store.write("k", make_result(0), metrics={"hypervolume": 1.5, "igd": 0.25})
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    con.execute(change)
+    con.commit()
+    con.close()
+    with Store(tmp_path, create=False) as store:
+        for _, read in _read_all(store):
+            with pytest.raises(ValueError, match=re.escape(str(tmp_path / DB_NAME))
+                               + r".*run 1: its runs row.*checksum, changed after writing"):
+                read()
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE history SET hypervolume = 0.7500000000000001 WHERE step = 2",
+    "UPDATE history SET n_evals = 21 WHERE step = 1",
+    "UPDATE history SET hypervolume = 0.5 WHERE step = 1",  # was NULL
+    "UPDATE history SET wall_time = NULL WHERE step = 0",
+    "UPDATE history SET step = 5 WHERE step = 2",
+])
+def test_a_changed_history_row_is_one_error_naming_file_run_and_step(tmp_path: Path,
+                                                                     change: str) -> None:
+    with Store(tmp_path) as store:
+        store.write("k", make_result(0))
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    con.execute(change)
+    con.commit()
+    con.close()
+    with Store(tmp_path, create=False) as store:
+        for read in (store.history, lambda: store.history(1), lambda: store.result(1),
+                     store.results):
+            with pytest.raises(ValueError, match=re.escape(str(tmp_path / DB_NAME))
+                               + r".*run 1, history step \d.*checksum"):
+                read()
+        assert len(store.designs()) == 12  # the designs are untouched and read
+
+
+def test_checksums_survive_the_conversions_sqlite_applies(tmp_path: Path) -> None:
+    # Values the columns convert (an int in a text column, -0.0 and integral floats in
+    # real ones, infinity, NULL metrics) read back unchanged for the checksum.
+    res = make_result(0)
+    res.history = pd.DataFrame({"n_evals": [1.0, 2.0], "n_grad_evals": [0.0, -0.0],
+                                "wall_time": [-0.0, 1e-300], "hypervolume": [np.inf, np.nan]})
+    res.wall_time = 2.0
+    with Store(tmp_path) as store:
+        store.write("k", res, metrics={"hypervolume": -0.0, "hv_ratio": np.nan, "igd": np.inf},
+                    info={"kind": 7, "device": 0, "budget": 30.0})
+    with Store(tmp_path, create=False) as store:
+        for _, read in _read_all(store):
+            read()
+        back = store.result(1)
+    np.testing.assert_array_equal(back.history["hypervolume"], [np.inf, np.nan])
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    for table in ("runs", "designs", "history"):
+        assert con.execute(f"SELECT COUNT(*) FROM {table} WHERE checksum IS NULL"
+                           ).fetchone()[0] == 0, table
+    con.close()
+
+
+def test_the_runs_checksum_covers_every_column_written(tmp_path: Path) -> None:
+    from dse import store as store_module
+
+    res = make_result(0)
+    row = store_module._run_row("k", res, {}, {}, n_feasible=1, n_front=1)
+    assert set(store_module._RUN_CHECKED) == {"run_id", *row}
+    with Store(tmp_path) as store:
+        store.write("k", res)
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    columns = [r[1] for r in con.execute("PRAGMA table_info(runs)")]
+    con.close()
+    assert set(columns) == {*store_module._RUN_CHECKED, "checksum"}
+
+
+def test_a_store_from_before_run_and_history_checksums_reads_unchecked_and_gains_them(
+        tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.write("old", make_result(0))
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    for table in ("runs", "history"):  # as written before these checksums
+        con.execute(f"ALTER TABLE {table} DROP COLUMN checksum")
+    con.execute("UPDATE runs SET n_evals = 31")  # unchecked: reads as it is
+    con.execute("UPDATE history SET hypervolume = 0.25 WHERE step = 0")
+    con.commit()
+    con.close()
+    with Store(tmp_path, create=False) as store:  # a reader changes nothing
+        back = store.result(1)
+        assert back.n_evals == 31 and back.history["hypervolume"].iloc[0] == 0.25
+        assert "checksum" not in store.runs() and "checksum" not in store.history()
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    for table in ("runs", "history"):
+        assert "checksum" not in {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+    con.close()
+    with Store(tmp_path) as store:  # a writer adds the columns; new rows get a checksum
+        store.write("new", make_result(1))
+        assert len(store.results()) == 2
+        assert "checksum" not in store.runs()
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    runs = dict(con.execute("SELECT run_id, checksum IS NOT NULL FROM runs"))
+    hist = dict(con.execute("SELECT run_id, COUNT(checksum) FROM history GROUP BY run_id"))
+    con.execute("UPDATE runs SET n_evals = 32 WHERE run_id = 2")  # now checked
+    con.commit()
+    con.close()
+    assert runs == {1: 0, 2: 1} and hist == {1: 0, 2: 3}
+    with Store(tmp_path, create=False) as store, pytest.raises(ValueError, match="run 2: "):
+        store.runs()

@@ -62,6 +62,9 @@ __all__ = ["ESTIMATE_SPACING", "PROGRESS_EVERY", "RunRecorder", "reporting"]
 #: variables are 16 MB).
 _MAX_PENDING_ROWS = 20_000
 
+#: Rows the archive's buffers hold at least (see :class:`_Archive`).
+_MIN_ROWS = 256
+
 #: Relative growth of the evaluation count between two recorded checkpoints once the
 #: hypervolume is estimated (about 25 rows from the switch to a 10x larger count).
 ESTIMATE_SPACING = 0.1
@@ -106,52 +109,94 @@ def _estimate_label(step: int, n_evals: int) -> dict[str, Any]:
     }
 
 
-def _merge(old: np.ndarray, kept_old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """``concatenate([old, new_all])[keep]`` with one copy of the archive instead of two."""
-    n_old = int(kept_old.sum())
-    out = np.empty((n_old + len(new), old.shape[1]), dtype=old.dtype)
-    np.compress(kept_old, old, axis=0, out=out[:n_old])
-    out[n_old:] = new
-    return out
+def _hypervolume_2d(f1: np.ndarray, g: np.ndarray, ref: np.ndarray) -> float:
+    """Exact hypervolume of a 2-objective archive w.r.t. ``ref``, the archive given by
+    increasing first objective ``f1`` and ``g``, its second objectives negated (so that
+    ``g`` increases too).
 
-
-def _merge_masks_2d(
-    Fa: np.ndarray, order: np.ndarray, Fn: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(kept_old, kept_new)``: the masks moocore's non-dominated filter gives on
-    ``concatenate([Fa, Fn])`` (``keep_weakly=False``), for two objectives, in
-    ``O((N + k) log N)`` instead of sorting the whole archive again.
-
-    ``Fa`` is the archive (mutually non-dominated, no copies) and ``order`` its rows by
-    increasing first objective, hence strictly decreasing second. A new point is covered
-    (weakly dominated, or a copy) when the archive point with the largest first objective
-    not above its own has a second objective not above its own; the new points left are
-    filtered among themselves; each then removes the archive points it dominates, one
-    contiguous run of the sorted archive. On a 2-objective run whose archive grows to
-    thousands of designs this merge was a third of the recorder's cost per generation.
+    moocore's 2-objective routine sorts the points by first objective and sums the
+    horizontal slabs ``(ref_1 - f1_j) * (f2_{j-1} - f2_j)`` (``f2_{-1} = ref_2``) from left
+    to right; the sorted archive lets the same sum, in the same order, run without the
+    sort (``cumsum`` adds sequentially, as its loop does), so the value is the same to the
+    last bit (checked against moocore in the tests): ``f2_{j-1} - f2_j`` is computed as
+    ``g_j - g_{j-1}``, which rounds to the same double. The points strictly inside the box
+    are one contiguous run of the sorted archive. With thousands of designs the sort was
+    most of a checkpoint's cost.
     """
-    kept_old = np.ones(len(Fa), dtype=bool)
-    if not len(Fa):
-        return kept_old, moocore.is_nondominated(Fn, keep_weakly=False)
-    Fs = Fa[order]
-    j = np.searchsorted(Fs[:, 0], Fn[:, 0], side="right") - 1
-    kept_new = ~((j >= 0) & (Fs[np.maximum(j, 0), 1] <= Fn[:, 1]))
-    idx = np.flatnonzero(kept_new)
-    if not len(idx):
-        return kept_old, kept_new
-    kept_new[idx] = moocore.is_nondominated(Fn[idx], keep_weakly=False)
-    S = Fn[kept_new]
+    # The run inside: from the first point with f2 < ref_2 to the last with f1 < ref_1
+    # (usually the whole archive, which two comparisons tell).
+    lo = 0 if g[0] > -ref[1] else int(g.searchsorted(-ref[1], "right"))
+    hi = len(f1) if f1[-1] < ref[0] else int(f1.searchsorted(ref[0], "left"))
+    if lo >= hi:
+        return 0.0
+    y = g[lo:hi]
+    height = np.empty_like(y)
+    height[0] = y[0] + ref[1]
+    np.subtract(y[1:], y[:-1], out=height[1:])
+    width = ref[0] - f1[lo:hi]
+    width *= height
+    return float(np.cumsum(width)[-1])
+
+
+def _nondominated_2d(F: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``F`` (two objectives, at least one row) that moocore's
+    ``is_nondominated(F, keep_weakly=False)`` keeps, by increasing first objective.
+
+    In the stable lexicographic order (first objective, then second, then position) every
+    point that weakly dominates a row, and every earlier copy of it, comes before it: the
+    row is kept when its second objective is below all those before it. moocore's call
+    costs more than this on the small batches of a generation.
+    """
+    order = np.lexsort((F[:, 1], F[:, 0]))
+    y = F[:, 1][order]
+    keep = np.empty(len(y), dtype=bool)
+    keep[0] = True
+    np.less(y[1:], np.minimum.accumulate(y)[:-1], out=keep[1:])
+    return order[keep]
+
+
+def _merge_2d(
+    f1: np.ndarray, g: np.ndarray, Fn: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(kept, new)``: what moocore's non-dominated filter on ``concatenate([archive,
+    Fn])`` (``keep_weakly=False``) keeps of the archive and of ``Fn``, for two objectives,
+    in ``O(k log N)`` for ``k`` new points (and ``O(N)`` when archive points go) instead
+    of sorting the archive again.
+
+    The archive (mutually non-dominated, no copies) is given by increasing first objective
+    ``f1`` and ``g``, its second objectives negated (increasing too). ``kept`` is a mask
+    over it (``None`` when every point stays); ``new`` the indices of the kept rows of
+    ``Fn``, by increasing first objective. A new point is covered (weakly dominated, or a
+    copy) when the archive point with the largest first objective not above its own has a
+    second objective not above its own; the new points left are filtered among themselves
+    (:func:`_nondominated_2d`); each then removes the archive points it dominates, one
+    contiguous run of the sorted archive.
+    """
+    if not len(f1):
+        return None, _nondominated_2d(Fn)
+    x, ny = Fn[:, 0], -Fn[:, 1]
+    # g of the archive point just left of each new point (-inf where there is none).
+    left = np.concatenate(([-np.inf], g))[f1.searchsorted(x, "right")]
+    new = (left < ny).nonzero()[0]
+    if len(new) > 1:
+        new = new[_nondominated_2d(Fn[new])]
+    elif not len(new):
+        return None, new
     # Archive points a new point s dominates: first objective >= s's (from lo on) and
-    # second >= s's (up to hi, the second objective decreasing along the sorted archive).
-    lo = np.searchsorted(Fs[:, 0], S[:, 0], side="left")
-    hi = np.searchsorted(-Fs[:, 1], -S[:, 1], side="right")
+    # second >= s's (before hi). Both bounds grow with s's first objective.
+    lo = f1.searchsorted(x[new], "left")
+    hi = g.searchsorted(ny[new], "right")
     live = lo < hi
-    if live.any():
-        runs = np.zeros(len(Fa) + 1, dtype=np.intp)
-        np.add.at(runs, lo[live], 1)
-        np.add.at(runs, hi[live], -1)
-        kept_old[order[np.cumsum(runs[:-1]) > 0]] = False
-    return kept_old, kept_new
+    if not live.any():
+        return None, new
+    lo, size = lo[live], hi[live] - lo[live]
+    # The runs' positions (a position in two runs twice): each run's start repeated over
+    # its length, plus the position within it.
+    ends = np.cumsum(size)
+    gone = np.repeat(lo - ends + size, size) + np.arange(int(ends[-1]))
+    kept = np.ones(len(f1), dtype=bool)
+    kept[gone] = False
+    return kept, new
 
 
 def _strictly_below(F: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -164,6 +209,129 @@ def _strictly_below(F: np.ndarray, ref: np.ndarray) -> np.ndarray:
     for j in range(1, F.shape[1]):
         mask &= F[:, j] < ref[j]
     return mask
+
+
+def _insert(a: np.ndarray, old: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``a`` with ``values`` inserted so that they land at positions ``at`` (``old``
+    marks the other positions): ``np.insert`` with its mask computed once for three
+    arrays."""
+    out = np.empty(len(old), dtype=a.dtype)
+    out[at] = values
+    out[old] = a
+    return out
+
+
+class _Archive:
+    """The feasible non-dominated designs, in the order they were found, kept so that a
+    generation's merge costs about what the generation adds, not the archive's size.
+
+    Rows live in buffers with room to grow; a merge marks the rows it removes dead
+    (``alive``) and appends the new ones, and the dead rows go when full buffers are
+    reallocated with room for as many rows again as are live (see :meth:`_reserve`), so
+    the designs are not copied at every generation. With two objectives the live rows are
+    also kept by increasing first objective: their first objectives ``f1``, their second
+    ones negated ``g`` (increasing too, as binary searches need) and their buffer
+    ``rows``, which the merge (:func:`_merge_2d`) and the hypervolume
+    (:func:`_hypervolume_2d`) read without sorting. The archive read out is the live rows
+    in buffer order: the order in which they were found, as before. On a 2-objective
+    NSGA-II run whose archive grows to thousands of designs, the copies and sorts this
+    saves were most of the recorder's cost per generation.
+    """
+
+    def __init__(self, n_var: int, n_obj: int, n_constr: int) -> None:
+        self.X = np.zeros((0, n_var))
+        self.F = np.zeros((0, n_obj))
+        self.G = np.zeros((0, n_constr))
+        self.alive = np.zeros(0, dtype=bool)
+        self.n = 0  # buffer rows in use (live or dead)
+        self.n_alive = 0
+        self.f1 = np.zeros(0)
+        self.g = np.zeros(0)
+        self.rows = np.zeros(0, dtype=np.intp)
+
+    def live(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, F, G)`` of the live rows (views while no row is dead: do not write)."""
+        n = self.n
+        if self.n_alive == n:
+            return self.X[:n], self.F[:n], self.G[:n]
+        keep = self.alive[:n]
+        return self.X[:n][keep], self.F[:n][keep], self.G[:n][keep]
+
+    def live_F(self) -> np.ndarray:
+        n = self.n
+        return self.F[:n] if self.n_alive == n else self.F[:n][self.alive[:n]]
+
+    def merge(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> bool:
+        """Merge feasible designs with finite objectives; whether the archive changed."""
+        if F.shape[1] == 2:
+            return self._merge_2d(X, F, G)
+        # moocore's mask directly (what dse.pareto.nondominated returns for numpy input):
+        # F is finite float64, so its NaN scan, as slow as the mask itself on a large
+        # archive, is not needed. keep_weakly=False keeps the first copy of a repeated vector.
+        Fa = self.live_F()
+        keep = moocore.is_nondominated(np.concatenate([Fa, F]), keep_weakly=False)
+        kept_old, kept_new = keep[:len(Fa)], keep[len(Fa):]
+        if kept_old.all() and not kept_new.any():
+            return False
+        if not kept_old.all():
+            self.alive[np.flatnonzero(self.alive[:self.n])[~kept_old]] = False
+            self.n_alive -= int(len(kept_old) - kept_old.sum())
+        self._append(X, F, G, np.flatnonzero(kept_new))
+        return True
+
+    def _merge_2d(self, X: np.ndarray, F: np.ndarray, G: np.ndarray) -> bool:
+        kept, new = _merge_2d(self.f1, self.g, F)
+        if kept is None and not len(new):
+            return False
+        if kept is not None:
+            self.alive[self.rows[~kept]] = False
+            self.n_alive -= len(kept) - int(np.count_nonzero(kept))
+            self.f1, self.g, self.rows = self.f1[kept], self.g[kept], self.rows[kept]
+        if len(new):
+            found = np.sort(new)  # appended in the order they came
+            start = self._append(X, F, G, found)
+            # Insert the new points (by increasing first objective, none equal to an
+            # archive point's) at their places in the merged arrays.
+            at = self.f1.searchsorted(F[new, 0])
+            at += np.arange(len(new))
+            old = np.ones(len(self.f1) + len(new), dtype=bool)
+            old[at] = False
+            self.f1 = _insert(self.f1, old, at, F[new, 0])
+            self.g = _insert(self.g, old, at, -F[new, 1])
+            self.rows = _insert(self.rows, old, at, start + found.searchsorted(new))
+        return True
+
+    def _append(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, idx: np.ndarray) -> int:
+        """Append rows ``idx`` of the batch; the buffer row of the first."""
+        start = self._reserve(len(idx))
+        stop = start + len(idx)
+        X.take(idx, axis=0, out=self.X[start:stop])
+        F.take(idx, axis=0, out=self.F[start:stop])
+        G.take(idx, axis=0, out=self.G[start:stop])
+        self.alive[start:stop] = True
+        self.n = stop
+        self.n_alive += len(idx)
+        return start
+
+    def _reserve(self, k: int) -> int:
+        """Room for ``k`` more rows; the buffer row where they go. A reallocation keeps
+        only the live rows (renumbering ``rows``) and leaves room for as many again,
+        and for at least a few generations while the archive is small."""
+        if self.n + k <= len(self.alive):
+            return self.n
+        keep = self.alive[:self.n]
+        size = max(2 * (self.n_alive + k), _MIN_ROWS)
+        for name in ("X", "F", "G"):
+            old = getattr(self, name)
+            buf = np.empty((size, old.shape[1]), dtype=old.dtype)
+            np.compress(keep, old[:self.n], axis=0, out=buf[:self.n_alive])
+            setattr(self, name, buf)
+        # Each live row's new number: how many live rows precede it.
+        self.rows = (np.cumsum(keep) - 1)[self.rows]
+        self.alive = np.zeros(size, dtype=bool)
+        self.alive[:self.n_alive] = True
+        self.n = self.n_alive
+        return self.n
 
 
 class RunRecorder:
@@ -192,9 +360,7 @@ class RunRecorder:
         self.n_evals = 0
         self.n_grad_evals = 0
         self.start = time.perf_counter()
-        self._X = np.zeros((0, problem.n_var))
-        self._F = np.zeros((0, problem.n_obj))
-        self._G = np.zeros((0, problem.n_constr))
+        self._archive = _Archive(problem.n_var, problem.n_obj, problem.n_constr)
         self._rows: list[dict[str, float]] = []
         self._hv_estimate: dict[str, Any] | None = None
         # Hypervolume of the archive as it is now (None: not measured since it changed), so
@@ -210,9 +376,6 @@ class RunRecorder:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
         self._marks: list[tuple[int, int, float, int]] = []
-        # Two objectives: the archive's rows in increasing first objective (see
-        # _merge_masks_2d); the archive itself stays in the order designs were found.
-        self._order = np.zeros(0, dtype=np.intp)
         self._report = _PROGRESS.get()
         self._next_report = 0.0
 
@@ -274,38 +437,23 @@ class RunRecorder:
         ok = finite & (G <= 0).all(axis=1) if G.shape[1] else finite
         if not ok.any():
             return
-        Fn = F[ok]
-        if Fn.shape[1] == 2:
-            kept_old, kept_new = _merge_masks_2d(self._F, self._order, Fn)
-        else:
-            n_old = len(self._F)
-            # moocore's mask directly (what dse.pareto.nondominated returns for numpy
-            # input): F is finite float64, so its NaN scan, as slow as the mask itself on a
-            # large archive, is not needed. keep_weakly=False keeps the first copy of a
-            # repeated vector.
-            keep = moocore.is_nondominated(np.concatenate([self._F, Fn]), keep_weakly=False)
-            kept_old, kept_new = keep[:n_old], keep[n_old:]
-        if kept_old.all() and not kept_new.any():
-            return  # every new design is dominated by (or a copy of) the archive's
-        self._X = _merge(self._X, kept_old, X[ok][kept_new])
-        self._F = _merge(self._F, kept_old, Fn[kept_new])
-        self._G = _merge(self._G, kept_old, G[ok][kept_new])
-        if Fn.shape[1] == 2:
-            # Distinct non-dominated points have distinct first objectives: no ties.
-            self._order = np.argsort(self._F[:, 0])
-        self._hv = None
+        if not ok.all():
+            X, F, G = X[ok], F[ok], G[ok]
+        if self._archive.merge(X, F, G):
+            self._hv = None
 
     @property
     def archive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X, F, G)`` of the feasible non-dominated designs seen so far."""
         self._settle()
-        return self._X.copy(), self._F.copy(), self._G.copy()
+        X, F, G = self._archive.live()
+        return X.copy(), F.copy(), G.copy()
 
     @property
     def n_front(self) -> int:
         """How many feasible non-dominated designs the archive holds."""
         self._settle()
-        return len(self._F)
+        return self._archive.n_alive
 
     def hypervolume(self) -> float:
         """Hypervolume of the archive w.r.t. :attr:`ref_point` (0 when nothing is known).
@@ -329,12 +477,18 @@ class RunRecorder:
         return self._hv
 
     def _measure(self, n_evals: int) -> float:
-        if self.ref_point is None or not len(self._F):
+        arc = self._archive
+        if self.ref_point is None or not arc.n_alive:
             return 0.0
-        inside = _strictly_below(self._F, self.ref_point)
+        if (arc.F.shape[1] == 2 and self._hv_estimate is None
+                and hypervolume_is_cheap(arc.n_alive, 2)):
+            return _hypervolume_2d(arc.f1, arc.g, self.ref_point)
+        F = arc.live_F()
+        inside = _strictly_below(F, self.ref_point)
         if not inside.any():
             return 0.0
-        F = self._F if inside.all() else self._F[inside]
+        if not inside.all():
+            F = F[inside]
         if self._hv_estimate is None and not hypervolume_is_cheap(len(F), F.shape[1]):
             self._hv_estimate = _estimate_label(len(self._rows), n_evals)
         if self._hv_estimate is None:
