@@ -16,10 +16,11 @@ the linearisation lands at ``-margin``:
 
     min ||du - du0||^2  subject to  G_A + J_A du = -margin_A,   du = dz / width,
 
-for the active set ``A = {i : G_i(z) > 0 and G_lin_i > -margin_i}``, solved in closed form
+for the active set ``A = {i linearised : G_lin_i > -margin_i}``, solved in closed form
 (``du = du0 - J_A^T (J_A J_A^T)^{-1} (G_lin_A + margin_A)``). Only constraints that some
-row of the batch violates at ``z`` are linearised (one backward pass each), so a row that
-stays feasible pays nothing, and a violated row is pulled back onto the boundary in one
+row of the batch violates at ``z`` are linearised (one backward pass each; none when every
+row is feasible); a feasible row whose step would cross one of them is held inside too,
+and a violated row is pulled back onto the boundary in one
 step instead of many, while its objective step slides along it.
 
 The margin, ``margin_fraction`` of the tentative step's own linear change ``|J_i du0|``,
